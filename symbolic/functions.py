@@ -1,0 +1,114 @@
+"""Network functions as SymPy objects, and the canonical form of element-wise application.
+
+SymPy's ``X.applyfunc(f)`` wraps ``f`` in a ``Lambda`` over a fresh ``Dummy``, so two
+applications of the same function compare unequal.  The engine shares adjoints between equal
+subexpressions, so every element-wise application is rebuilt over one fixed variable ``ELEMENT``.
+"""
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+ELEMENT = sp.Symbol("x_")
+
+
+class step(sp.Function):
+    """Unit step 1[x > 0]; its derivative is 0 wherever it is defined (x ≠ 0)."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_extended_real and x.is_number:
+            return sp.Integer(1) if x > 0 else sp.Integer(0)
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+
+class relu(sp.Function):
+    """relu(x) = max(0, x);  relu′(x) = 1[x > 0]."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_extended_real and x.is_number:
+            return x if x > 0 else sp.Integer(0)
+        return None
+
+    def fdiff(self, argindex=1):
+        return step(self.args[0])
+
+
+class sigmoid(sp.Function):
+    """σ(x) = 1 / (1 + e^(−x));  σ′(x) = σ(x)(1 − σ(x))."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.Rational(1, 2)
+        return None
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+
+def elementwise(function, matrix):
+    """f(X) applied entry by entry, in canonical form (a ``Lambda`` over ``ELEMENT``)."""
+    if isinstance(function, sp.Lambda):
+        (var,) = function.variables
+        body = function.expr.xreplace({var: ELEMENT})
+    else:
+        body = function(ELEMENT)
+    return ElementwiseApplyFunction(sp.Lambda(ELEMENT, body), matrix)
+
+
+def scalar_body(node):
+    """The scalar expression f(ELEMENT) of an element-wise application node."""
+    (var,) = node.function.variables
+    return node.function.expr.xreplace({var: ELEMENT})
+
+
+class Softmax(sp.MatrixExpr):
+    """softmax(A) per column (axis 0: each column sums to 1) or per row (axis 1)."""
+
+    def __new__(cls, arg, axis=0):
+        axis = sp.Integer(axis)
+        if axis not in (0, 1):
+            raise ValueError("softmax axis must be 0 (per column) or 1 (per row)")
+        return super().__new__(cls, arg, axis)
+
+    @property
+    def arg(self):
+        return self.args[0]
+
+    @property
+    def axis(self):
+        return int(self.args[1])
+
+    @property
+    def shape(self):
+        return self.arg.shape
+
+    def _eval_transpose(self):
+        return None
+
+    def _entry(self, i, j, **kwargs):
+        raise NotImplementedError("softmax has no closed-form entry")
+
+
+def softmax(matrix, axis=0):
+    """softmax(A, axis=0) normalises each column; axis=1 each row."""
+    return Softmax(matrix, axis)
+
+
+def canonical(expr):
+    """Rebuild every element-wise application over ``ELEMENT`` so equal terms compare equal."""
+    if not isinstance(expr, sp.Basic) or not expr.args:
+        return expr
+    if isinstance(expr, ElementwiseApplyFunction):
+        return elementwise(expr.function, canonical(expr.expr))
+    args = [canonical(a) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args)):
+        return expr
+    return expr.func(*args)
