@@ -1,0 +1,13 @@
+"""The one exception family of tracegrad: every user-facing failure is a TracegradError."""
+
+
+class TracegradError(Exception):
+    """Base class; its message is one line that names the problem and where it is."""
+
+
+class ShapeError(TracegradError):
+    """Shapes that do not compose; the message names the node and both shapes."""
+
+
+class NoRuleError(TracegradError):
+    """An operation the engine has no differentiation rule for (never a silent 0)."""
