@@ -1,0 +1,99 @@
+"""Moving between entry-wise matrix algebra and scalar algebra.
+
+``lower`` reads a region of entry-wise operations (sums, Hadamard products and powers,
+element-wise functions, scalar multiples, all-ones matrices) as one scalar expression in
+per-entry symbols; ``lift`` turns a scalar expression back into matrix form.  Together they
+give element-wise derivatives (f′(A) from f) and the entry-wise simplification rewrite.
+"""
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from .algebra import add, hadamard, scale
+from .functions import ELEMENT, elementwise, scalar_body
+from .shapes import shape_of
+
+
+def is_entrywise(node):
+    """True for the operations that act entry by entry."""
+    if isinstance(node, sp.MatMul):
+        _, mats = node.as_coeff_matrices()
+        return len(mats) == 1
+    return isinstance(node, (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower,
+                             ElementwiseApplyFunction, sp.OneMatrix))
+
+
+def rebuild(node, args):
+    return node if all(a is b for a, b in zip(args, node.args)) else node.func(*args)
+
+
+def map_atoms(node, f):
+    """``node`` with ``f`` applied to each atom of its entry-wise region."""
+    if not is_entrywise(node):
+        return f(node)
+    return rebuild(node, [map_atoms(a, f) if isinstance(a, sp.MatrixExpr) else a for a in node.args])
+
+
+def lower(node, atoms):
+    """The scalar expression of one entry of ``node``; ``atoms`` maps matrix atoms to symbols."""
+    if isinstance(node, sp.MatAdd):
+        return sp.Add(*[lower(a, atoms) for a in node.args])
+    if isinstance(node, sp.HadamardProduct):
+        return sp.Mul(*[lower(a, atoms) for a in node.args])
+    if isinstance(node, sp.HadamardPower):
+        return lower(node.base, atoms) ** node.exp
+    if isinstance(node, ElementwiseApplyFunction):
+        return scalar_body(node).xreplace({ELEMENT: lower(node.expr, atoms)})
+    if isinstance(node, sp.OneMatrix):
+        return sp.Integer(1)
+    if isinstance(node, sp.MatMul) and is_entrywise(node):
+        coeff, (mat,) = node.as_coeff_matrices()
+        return coeff * lower(mat, atoms)
+    if node not in atoms:
+        atoms[node] = sp.Dummy(f"e{len(atoms)}")
+    return atoms[node]
+
+
+def lift(expr, atoms, shape):
+    """Matrix form of a scalar entry expression; ``atoms`` maps symbols to matrices of ``shape``."""
+    if not expr.free_symbols & atoms.keys():
+        return scale(expr, sp.OneMatrix(*shape))
+    if expr in atoms:
+        return atoms[expr]
+    if isinstance(expr, sp.Add):
+        return add(*[lift(a, atoms, shape) for a in expr.args])
+    if isinstance(expr, sp.Mul):
+        const = [a for a in expr.args if not a.free_symbols & atoms.keys()]
+        varying = [lift(a, atoms, shape) for a in expr.args if a.free_symbols & atoms.keys()]
+        return scale(sp.Mul(*const), hadamard(*varying))
+    if isinstance(expr, sp.Pow) and not expr.exp.free_symbols & atoms.keys():
+        return sp.HadamardPower(lift(expr.base, atoms, shape), expr.exp)
+    if isinstance(expr, sp.Function) and len(expr.args) == 1:
+        return elementwise(expr.func, lift(expr.args[0], atoms, shape))
+    used = [s for s in atoms if s in expr.free_symbols]
+    if len(used) == 1:
+        return elementwise(sp.Lambda(ELEMENT, expr.xreplace({used[0]: ELEMENT})), atoms[used[0]])
+    raise ValueError(f"cannot write {expr} entry-wise")
+
+
+def derivative_of(node, symbol=ELEMENT):
+    """∂f(A)/∂(symbol) entry-wise, as a matrix of A's shape, for an element-wise node f(A)."""
+    body = sp.diff(scalar_body(node), symbol)
+    var = sp.Dummy("a")
+    return lift(body.xreplace({ELEMENT: var}), {var: node.expr}, shape_of(node))
+
+
+def simplify_entrywise(node):
+    """An equal, shorter form of an entry-wise region, or None when none is found."""
+    atoms = {}
+    scalar = lower(node, atoms)
+    if not atoms:
+        return None
+    cancelled = sp.cancel(scalar)
+    simpler = min((cancelled, sp.factor(cancelled)), key=sp.count_ops)
+    if sp.count_ops(simpler) >= sp.count_ops(scalar):
+        return None
+    inverse = {s: m for m, s in atoms.items()}
+    try:
+        return lift(simpler, inverse, shape_of(node))
+    except ValueError:
+        return None

@@ -1,0 +1,53 @@
+"""Named simplifications of results; each application is recorded as a step.
+
+Rewrites never change a value: they replace a subexpression by an equal, shorter one.
+"""
+import sympy as sp
+
+from .algebra import T
+from .entrywise import is_entrywise, map_atoms, rebuild, simplify_entrywise
+from .rules import Rule
+
+NAME_INTERMEDIATES = Rule(
+    "name intermediates",
+    "a subexpression equal to a definition's right-hand side (or its transpose) is written as "
+    "that name: σ(Z) = A when A := σ(Z)", None)
+ENTRYWISE = Rule(
+    "entry-wise algebra",
+    "a region of entry-wise operations is simplified as the scalar expression of one entry, "
+    "e.g. (−Y/A + (1 − Y)/(1 − A)) ∘ A ∘ (1 − A) = A − Y", None)
+SUBSTITUTE = Rule(
+    "substitute adjoints",
+    "each adjoint G_N is replaced by its own expression, the sum of its uses", None)
+
+
+def naming_table(program):
+    """{right-hand side: name} for every matrix definition, with transposed pairs."""
+    table = {}
+    for symbol, expr in program.definitions:
+        if isinstance(symbol, sp.MatrixSymbol) and not isinstance(expr, sp.MatrixSymbol):
+            table[expr] = symbol
+            table[T(expr)] = T(symbol)
+    return table
+
+
+def simplify_regions(expr):
+    """Every maximal entry-wise region of ``expr`` replaced by its simpler form, if any."""
+    if not isinstance(expr, sp.MatrixExpr) or not expr.args:
+        return expr
+    if is_entrywise(expr):
+        expr = map_atoms(expr, simplify_regions)
+        return simplify_entrywise(expr) or expr
+    return rebuild(expr, [simplify_regions(a) for a in expr.args])
+
+
+def rewrite(expr, target, names, steps):
+    """``expr`` after the named rewrites, each change appended to ``steps``."""
+    from .derivation import Step
+    for rule, apply in ((NAME_INTERMEDIATES, lambda e: e.xreplace(names)),
+                        (ENTRYWISE, simplify_regions)):
+        after = apply(expr)
+        if after != expr:
+            steps.append(Step(target, expr, rule, None, ((target, after),)))
+            expr = after
+    return expr
