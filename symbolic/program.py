@@ -50,6 +50,17 @@ class Program:
     def cost(self):
         return self._definitions[-1][0]
 
+    def expansions(self):
+        """{name: its definition substituted down to inputs and parameters}."""
+        out = {}
+        for symbol, expr in self._definitions:
+            out[symbol] = expr.xreplace(out)
+        return out
+
+    def expand(self, expr):
+        """``expr`` with every defined name replaced by its full expansion."""
+        return expr.xreplace(self.expansions())
+
     def position(self, symbol):
         """Where ``symbol`` is defined (inputs count as before everything)."""
         for i, (s, _) in enumerate(self._definitions):

@@ -154,8 +154,6 @@ def finish(program, compact, symbols, steps):
             steps.append(Step(x, compact[x], SUBSTITUTE, None, ((x, g),)))
             g = rewrite(g, x, {}, steps)
         named[x] = g
-    expansion = {}
-    for symbol, expr in program.definitions:
-        expansion[symbol] = expr.xreplace(expansion)
+    expansion = program.expansions()
     expanded = {x: g.xreplace(expansion) for x, g in named.items()}
     return {"compact": compact, "named": named, "expanded": expanded}
