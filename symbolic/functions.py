@@ -15,8 +15,10 @@ class step(sp.Function):
 
     @classmethod
     def eval(cls, x):
-        if x.is_extended_real and x.is_number:
-            return sp.Integer(1) if x > 0 else sp.Integer(0)
+        if x.is_number and x.is_positive:
+            return sp.Integer(1)
+        if x.is_number and x.is_nonpositive:
+            return sp.Integer(0)
         return None
 
     def fdiff(self, argindex=1):
@@ -28,8 +30,10 @@ class relu(sp.Function):
 
     @classmethod
     def eval(cls, x):
-        if x.is_extended_real and x.is_number:
-            return x if x > 0 else sp.Integer(0)
+        if x.is_number and x.is_positive:
+            return x
+        if x.is_number and x.is_nonpositive:
+            return sp.Integer(0)
         return None
 
     def fdiff(self, argindex=1):

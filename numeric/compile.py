@@ -1,0 +1,564 @@
+"""Compile SymPy expressions to straight-line numpy programs, so SymPy is out of the loop.
+
+``compile_expression(expr)`` walks the expression DAG once; equal subtrees share one slot.
+Calling the result with ``values`` runs a flat list of numpy closures.
+
+Values: ``MatrixSymbol`` -> 2-D array of exactly its shape; scalar ``Symbol`` -> number;
+dimension symbols -> int (a dimension that is a whole side of some matrix symbol may be left
+out: it is read off that array). Keys may be symbols or their names.
+Results: matrix expressions give a 2-D ``ndarray`` (1×1 stays (1, 1)); scalar expressions a
+numpy scalar, ``np.float64`` or ``np.complex128`` (subclasses of ``float`` / ``complex``).
+
+Complex-safe for complex-step differentiation: branches (relu, step, Max, comparisons)
+decide on the real part, no rule takes ``abs`` or ``conj`` of a value, and complex inputs give
+complex results.  Ints are computed as float64, so ``1/m`` is a true division.
+"""
+import functools
+import math
+import operator
+from collections.abc import Mapping
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+from sympy.logic.boolalg import BooleanFalse, BooleanTrue
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from symbolic.errors import TracegradError
+from symbolic.functions import Softmax, relu, sigmoid, step
+
+_MISSING = object()
+
+
+def _fail(node, why):
+    return TracegradError(f"cannot evaluate {type(node).__name__}: {why}")
+
+
+class _Builder:
+    """Accumulates slots and instructions ``(out, fn, args, node name)`` in dependency order."""
+
+    def __init__(self):
+        self.memo, self.code, self.count = {}, [], 0
+        self.scalars = []   # (slot, Symbol), bound from values before the code runs
+        self.matrices = []  # (slot, MatrixSymbol, ((axis, slot of a plain-symbol dim), ...))
+        self.indices = set()  # slots of Sum index arrays
+
+    def new_slot(self):
+        self.count += 1
+        return self.count - 1
+
+    def emit(self, fn, args, node):
+        out = self.new_slot()
+        self.code.append((out, fn, tuple(args), type(node).__name__))
+        return out
+
+    def slot(self, expr, env):
+        """Slot of ``expr``; ``env`` binds Lambda and Sum variables to array slots."""
+        expr = sp.sympify(expr)  # explicit matrices have int shapes
+        if env and not (env.keys() & expr.free_symbols):
+            env = {}
+        key = (expr, tuple(env.items()))
+        if key not in self.memo:
+            self.memo[key] = _rule(expr)(self, expr, env)
+        return self.memo[key]
+
+    def scalar(self, expr, env):
+        """Slot of ``expr`` used as a scalar: a 1×1 matrix stands for its single entry."""
+        expr = sp.sympify(expr)
+        if not expr.is_Matrix:
+            return self.slot(expr, env)
+        key = ("scalar", expr, tuple(env.items()))
+        if key not in self.memo:
+            self.memo[key] = self.emit(_entry_of_1x1(expr), [self.slot(expr, env)], expr)
+        return self.memo[key]
+
+    def size(self, expr, env, node):
+        """Slot of an integer size or index of ``node``, computed exactly (``floor(7/3 - 1/3)``
+        is 2, not 1 as in floating point)."""
+        expr = sp.sympify(expr)
+        exact = None if env.keys() & expr.free_symbols else _exact(expr)
+        if exact is None:
+            return self.scalar(expr, env)
+        key = ("size", expr, type(node))
+        if key not in self.memo:
+            syms = sorted(expr.free_symbols, key=sp.default_sort_key)
+            slots = [self.slot(x, {}) for x in syms]
+
+            def size(*vals):
+                got = exact({x: _as_int(v, node) for x, v in zip(syms, vals)})
+                if got.denominator != 1:
+                    raise _fail(node, f"size or index {expr} = {got} is not an integer")
+                return int(got)
+            self.memo[key] = self.emit(size, slots, expr)
+        return self.memo[key]
+
+
+_EXACT = {sp.Add: lambda xs: sum(xs, Fraction(0)), sp.Mul: math.prod, sp.Max: max, sp.Min: min,
+          sp.floor: lambda xs: Fraction(math.floor(*xs)),
+          sp.ceiling: lambda xs: Fraction(math.ceil(*xs))}
+
+
+def _exact(expr):
+    """Fraction-valued closure over a dict of symbol values, or None if not plain arithmetic."""
+    if expr.is_Rational:
+        value = Fraction(int(expr.p), int(expr.q))
+        return lambda env: value
+    if expr.is_Symbol:
+        return lambda env: env[expr]
+    if expr.is_Pow and expr.exp.is_Integer:
+        base, k = _exact(expr.base), int(expr.exp)
+        return base and (lambda env: base(env) ** k)
+    fn = _EXACT.get(type(expr))
+    args = [_exact(a) for a in expr.args] if fn else [None]
+    if None in args:
+        return None
+    return lambda env: fn([a(env) for a in args])
+
+
+def _rule(expr):
+    for cls in type(expr).__mro__:
+        if cls in RULES:
+            return RULES[cls]
+    raise _fail(expr, "no numeric rule for this node")
+
+
+def _entry_of_1x1(node):
+    def entry(a):
+        if np.shape(a) != (1, 1):
+            raise _fail(node, f"used as a scalar but has shape {np.shape(a)}")
+        return a[0, 0]
+    return entry
+
+
+def _as_int(v, node):
+    z = complex(v)
+    if z.imag != 0 or not z.real.is_integer():
+        raise _fail(node, f"size or index {v} is not an integer")
+    return int(z.real)
+
+
+def _as_index(v, node):
+    """An int, or an int array for a Sum index."""
+    if np.ndim(v) == 0:
+        return _as_int(v, node)
+    if np.any(np.imag(v) != 0) or np.any(np.real(v) % 1 != 0):
+        raise _fail(node, "index is not an integer")
+    return np.real(v).astype(np.intp)
+
+
+def _sum(*xs):
+    return functools.reduce(operator.add, xs)
+
+
+def _prod(*xs):
+    return functools.reduce(operator.mul, xs)
+
+
+def _where_real(test):
+    """0/1 float from a comparison of real parts."""
+    return lambda a, b: np.where(test(np.real(a), np.real(b)), 1.0, 0.0)
+
+
+def _pick_real(keep_first):
+    """Max/Min deciding on the real part but returning the (complex) value itself."""
+    return lambda *xs: functools.reduce(
+        lambda a, b: np.where(keep_first(np.real(a), np.real(b)), a, b), xs)
+
+
+def _sigmoid(x):
+    # exp of a number with non-positive real part never overflows
+    pos = np.real(x) >= 0
+    e = np.exp(np.where(pos, -x, x))
+    return np.where(pos, 1 / (1 + e), e / (1 + e))
+
+
+def _softmax(a, axis):
+    e = np.exp(a - np.max(np.real(a), axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _op(fn, scalar_args=False):
+    """Rule for a node whose value is ``fn`` of its arguments' values."""
+    def rule(b, expr, env):
+        get = b.scalar if scalar_args else b.slot
+        return b.emit(fn, [get(a, env) for a in expr.args], expr)
+    return rule
+
+
+def _ufunc(fn):
+    return _op(fn, scalar_args=True)
+
+
+def _symbol(b, expr, env):
+    if expr in env:
+        return env[expr]
+    out = b.new_slot()
+    b.scalars.append((out, expr))
+    return out
+
+
+def _matrix_symbol(b, expr, env):
+    r, c = (b.size(d, {}, expr) for d in expr.shape)
+    raw = b.new_slot()
+    b.matrices.append((raw, expr, tuple((k, b.slot(d, {})) for k, d in enumerate(expr.shape)
+                                        if d.is_Symbol)))
+
+    def check(a, rows, cols):
+        want = (_as_int(rows, expr), _as_int(cols, expr))
+        if a.shape != want:
+            raise TracegradError(f"value for {expr.name} has shape {a.shape}, expected "
+                                 f"({expr.shape[0]}, {expr.shape[1]}) = {want}")
+        return a
+    return b.emit(check, [raw, r, c], expr)
+
+
+def _constant(b, expr, env):
+    if expr in (sp.nan, sp.zoo):
+        raise _fail(expr, f"{expr} is undefined")
+    z = complex(expr)
+    value = np.float64(z.real) if z.imag == 0 else np.complex128(z)
+    return b.emit(lambda: value, [], expr)
+
+
+def _boolean(b, expr, env):
+    value = np.float64(bool(expr))
+    return b.emit(lambda: value, [], expr)
+
+
+def _pow(b, expr, env):
+    if expr.exp == sp.S.Half:
+        return b.emit(np.sqrt, [b.scalar(expr.base, env)], expr)
+    return b.emit(np.power, [b.scalar(expr.base, env), b.scalar(expr.exp, env)], expr)
+
+
+def _matmul(b, expr, env):
+    coeffs = [b.scalar(a, env) for a in expr.args if not a.is_Matrix]
+    mats = [b.slot(a, env) for a in expr.args if a.is_Matrix]
+    n = len(coeffs)
+
+    def matmul(*xs):
+        ms = xs[n:]
+        m = ms[0] if len(ms) == 1 else ms[0] @ ms[1] if len(ms) == 2 else np.linalg.multi_dot(ms)
+        return _prod(*xs[:n]) * m if n else m
+    return b.emit(matmul, coeffs + mats, expr)
+
+
+def _matpow(b, expr, env):
+    def matpow(a, k):
+        return np.linalg.matrix_power(a, _as_int(k, expr))
+    return b.emit(matpow, [b.slot(expr.base, env), b.size(expr.exp, env, expr)], expr)
+
+
+def _sized(make):
+    """Rule for OneMatrix / ZeroMatrix / Identity, whose args are sizes."""
+    def rule(b, expr, env):
+        return b.emit(lambda *dims: make(*(_as_int(d, expr) for d in dims)),
+                      [b.size(d, env, expr) for d in expr.args], expr)
+    return rule
+
+
+def _element(b, expr, env):
+    def element(a, i, j):
+        return a[_as_index(i, expr), _as_index(j, expr)]
+    indices = [b.size(i, env, expr) for i in expr.args[1:]]
+    return b.emit(element, [b.slot(expr.parent, env)] + indices, expr)
+
+
+def _slice(b, expr, env):
+    def cut(a, *bounds):
+        r0, r1, rs, c0, c1, cs, rows, cols = (_as_int(x, expr) for x in bounds)
+        out = a[r0:r1:rs, c0:c1:cs]
+        if out.shape != (rows, cols):
+            # SymPy sizes a stepped slice as floor((stop - start) / step): sympy issue #18411
+            raise _fail(expr, f"SymPy gives it shape {(rows, cols)} but it selects {out.shape} "
+                              "(sympy issue #18411); use a step that divides the range")
+        return out
+    bounds = [b.size(x, env, expr) for x in (*expr.rowslice, *expr.colslice, *expr.shape)]
+    return b.emit(cut, [b.slot(expr.parent, env)] + bounds, expr)
+
+
+def _block(b, expr, env):
+    rows, cols = expr.blocks.shape
+
+    def block(*xs):
+        return np.block([list(xs[i * cols:(i + 1) * cols]) for i in range(rows)])
+    return b.emit(block, [b.slot(x, env) for x in expr.blocks], expr)
+
+
+def _summation(b, expr, env):
+    """Sum(body, (i, lo, hi), ...), vectorised: index k runs along its own leading axis.
+
+    Inside the body of an enclosing Sum, the enclosing indices occupy the trailing axes, so
+    summing the leading axes leaves exactly the enclosing indices' shape.
+    """
+    if any(v in expr.free_symbols for v, slot in env.items() if slot not in b.indices):
+        raise _fail(expr, "a sum over an element-wise variable is not supported")
+    depth, n = sum(1 for slot in env.values() if slot in b.indices), len(expr.limits)
+    bounds = [b.size(x, env, expr) for _, lo, hi in expr.limits for x in (lo, hi)]
+    inner = dict(env)
+    for k, (var, lo, hi) in enumerate(expr.limits):
+        def index(lo, hi, k=k):
+            lo, hi = _as_int(lo, expr), _as_int(hi, expr)
+            shape = [1] * (n + depth)
+            shape[k] = abs(hi + 1 - lo)
+            return np.arange(min(lo, hi + 1), max(lo, hi + 1), dtype=np.float64).reshape(shape)
+        inner[var] = b.emit(index, bounds[2 * k:2 * k + 2], expr)
+        b.indices.add(inner[var])
+
+    def total(body, *bounds):
+        lengths = [_as_int(hi, expr) + 1 - _as_int(lo, expr)
+                   for lo, hi in zip(bounds[::2], bounds[1::2])]
+        full = np.broadcast_shapes(np.shape(body), tuple(abs(k) for k in lengths) + (1,) * depth)
+        # Karr's convention, as SymPy: a sum with hi < lo - 1 is minus the reversed sum
+        sign = (-1) ** sum(k < 0 for k in lengths)
+        return sign * np.sum(np.broadcast_to(body, full), axis=tuple(range(n)))
+    return b.emit(total, [b.scalar(expr.function, inner)] + bounds, expr)
+
+
+def _explicit(b, expr, env):
+    shape = expr.shape
+    return b.emit(lambda *xs: np.array(xs).reshape(shape), [b.scalar(x, env) for x in expr], expr)
+
+
+def _elementwise(b, expr, env):
+    (var,) = expr.function.variables
+    arg = b.slot(expr.expr, env)
+    body = b.scalar(expr.function.expr, {**env, var: arg})
+    # a body that ignores its variable (constant) still gives a full matrix
+    return b.emit(lambda v, a: v if np.shape(v) == a.shape else np.broadcast_to(v, a.shape),
+                  [body, arg], expr)
+
+
+def _softmax_rule(b, expr, env):
+    axis = expr.axis
+    return b.emit(lambda a: _softmax(a, axis), [b.slot(expr.arg, env)], expr)
+
+
+def _heaviside(b, expr, env):
+    def heaviside(x, h0):
+        return np.where(np.real(x) > 0, 1.0, np.where(np.real(x) == 0, h0, 0.0))
+    h0 = expr.args[1] if len(expr.args) > 1 else sp.S.Half
+    return b.emit(heaviside, [b.scalar(expr.args[0], env), b.scalar(h0, env)], expr)
+
+
+def _piecewise(b, expr, env):
+    pairs = [(b.scalar(e, env), b.scalar(c, env)) for e, c in expr.args]
+
+    def piecewise(*xs):
+        out = np.nan  # SymPy's value where no condition holds
+        for i in reversed(range(0, len(xs), 2)):
+            out = np.where(np.real(xs[i + 1]) != 0, xs[i], out)
+        return out
+    return b.emit(piecewise, [s for pair in pairs for s in pair], expr)
+
+
+def _logic(test):
+    return _op(lambda *xs: np.where(test(*(np.real(x) != 0 for x in xs)), 1.0, 0.0), True)
+
+
+def _inverse(a):
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError as e:
+        raise TracegradError(f"cannot evaluate Inverse: {e}") from None
+
+
+RULES = {
+    # matrices
+    sp.MatrixSymbol: _matrix_symbol,
+    sp.MatMul: _matmul,
+    sp.MatAdd: _op(_sum),
+    sp.Transpose: _op(np.transpose),
+    sp.HadamardProduct: _op(_prod),
+    sp.HadamardPower: _op(np.power),
+    sp.MatPow: _matpow,
+    sp.Inverse: lambda b, expr, env: b.emit(_inverse, [b.slot(expr.arg, env)], expr),
+    sp.Trace: _op(np.trace),
+    sp.Determinant: _op(np.linalg.det),
+    MatrixElement: _element,
+    sp.OneMatrix: _sized(lambda r, c: np.ones((r, c))),
+    sp.ZeroMatrix: _sized(lambda r, c: np.zeros((r, c))),
+    sp.Identity: _sized(np.eye),
+    sp.MatrixSlice: _slice,
+    sp.BlockMatrix: _block,
+    sp.ImmutableDenseMatrix: _explicit,
+    sp.Sum: _summation,
+    ElementwiseApplyFunction: _elementwise,
+    Softmax: _softmax_rule,
+    # scalars
+    sp.Symbol: _symbol,
+    sp.Number: _constant,
+    sp.NumberSymbol: _constant,
+    type(sp.I): _constant,
+    BooleanTrue: _boolean,
+    BooleanFalse: _boolean,
+    sp.Add: _ufunc(_sum),
+    sp.Mul: _ufunc(_prod),
+    sp.Pow: _pow,
+    sp.log: _ufunc(np.log),
+    sp.exp: _ufunc(np.exp),
+    sp.sin: _ufunc(np.sin),
+    sp.cos: _ufunc(np.cos),
+    sp.tan: _ufunc(np.tan),
+    sp.sinh: _ufunc(np.sinh),
+    sp.cosh: _ufunc(np.cosh),
+    sp.tanh: _ufunc(np.tanh),
+    sp.asin: _ufunc(np.arcsin),
+    sp.acos: _ufunc(np.arccos),
+    sp.atan: _ufunc(np.arctan),
+    sp.floor: _ufunc(lambda x: np.floor(np.real(x))),  # sizes of stepped slices
+    sp.ceiling: _ufunc(lambda x: np.ceil(np.real(x))),
+    sp.Abs: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x)),
+    sp.sign: _ufunc(lambda x: np.sign(np.real(x))),
+    sp.Max: _ufunc(_pick_real(operator.ge)),
+    sp.Min: _ufunc(_pick_real(operator.le)),
+    sp.StrictGreaterThan: _ufunc(_where_real(operator.gt)),
+    sp.GreaterThan: _ufunc(_where_real(operator.ge)),
+    sp.StrictLessThan: _ufunc(_where_real(operator.lt)),
+    sp.LessThan: _ufunc(_where_real(operator.le)),
+    sp.Equality: _ufunc(_where_real(operator.eq)),
+    sp.Unequality: _ufunc(_where_real(operator.ne)),
+    sp.And: _logic(lambda *ts: functools.reduce(np.logical_and, ts)),
+    sp.Or: _logic(lambda *ts: functools.reduce(np.logical_or, ts)),
+    sp.Not: _logic(np.logical_not),
+    sp.Piecewise: _piecewise,
+    sp.KroneckerDelta: lambda b, expr, env: b.emit(
+        _where_real(operator.eq), [b.scalar(a, env) for a in expr.args[:2]], expr),
+    sigmoid: _ufunc(_sigmoid),
+    relu: _ufunc(lambda x: np.where(np.real(x) > 0, x, 0)),
+    step: _ufunc(lambda x: np.where(np.real(x) > 0, 1.0, 0.0)),
+    sp.Heaviside: _heaviside,
+}
+
+
+class CompiledExpression:
+    """``fn(values)`` evaluates ``fn.expr``; see the module docstring for values and results."""
+
+    def __init__(self, expr):
+        b = _Builder()
+        try:
+            out = b.slot(expr, {})
+            if expr.is_Matrix:
+                shape = [b.size(d, {}, expr) for d in expr.shape]
+                out = b.emit(_result_check(expr), [out] + shape, expr)
+        except RecursionError:
+            raise TracegradError("cannot evaluate: expression nested too deeply") from None
+        self.expr, self.is_matrix, self._out = expr, bool(expr.is_Matrix), out
+        self._size, self._code = b.count, tuple(b.code)
+        self._scalars, self._matrices = tuple(b.scalars), tuple(b.matrices)
+
+    @property
+    def instructions(self):
+        """Number of numpy steps one call runs (equal subexpressions count once)."""
+        return len(self._code)
+
+    def __call__(self, values):
+        find = _finder(values)
+        regs = [None] * self._size
+        for slot, sym in self._scalars:
+            v = find(sym)
+            if v is not _MISSING:
+                regs[slot] = _scalar_value(sym, v)
+        inputs = set()
+        for slot, sym, dims in self._matrices:
+            v = find(sym)
+            if v is _MISSING:
+                raise TracegradError(f"missing value for matrix symbol {sym.name}")
+            regs[slot] = a = _matrix_value(sym, v)
+            inputs.add(id(a))
+            for axis, d in dims:
+                if regs[d] is None:
+                    regs[d] = np.float64(a.shape[axis])
+        for slot, sym in self._scalars:
+            if regs[slot] is None:
+                raise TracegradError(f"missing value for symbol {sym.name}")
+        name = type(self.expr).__name__
+        try:
+            for out, fn, args, name in self._code:
+                regs[out] = fn(*[regs[a] for a in args])
+        except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
+            raise TracegradError(f"cannot evaluate {name}: {str(e).splitlines()[0]}") from None
+        result = np.asarray(regs[self._out])
+        if not self.is_matrix:
+            return result[()]
+        if id(result) in inputs or not result.flags.owndata:
+            result = result.copy()  # never hand out an input or a view of one
+        return result
+
+
+def _result_check(expr):
+    def check(a, rows, cols):
+        want = (_as_int(rows, expr), _as_int(cols, expr))
+        if np.shape(a) != want:
+            raise _fail(expr, f"result has shape {np.shape(a)}, expected {want}")
+        return a
+    return check
+
+
+def _finder(values):
+    if not isinstance(values, Mapping):
+        raise TracegradError(f"values must be a mapping from symbols to values, "
+                             f"not {type(values).__name__}")
+    by_name = {}
+    for key in values:
+        name = key if isinstance(key, str) else getattr(key, "name", None)
+        if not isinstance(name, str):
+            raise TracegradError(f"value key {key!r} is neither a symbol nor a name")
+        by_name.setdefault(name, values[key])
+
+    def find(sym):
+        v = values.get(sym, _MISSING)
+        return by_name.get(sym.name, _MISSING) if v is _MISSING else v
+    return find
+
+
+def _numeric_array(sym, v):
+    try:
+        a = np.asarray(v)
+    except Exception:  # ragged lists and the like
+        a = np.asarray(None)
+    if a.dtype.kind not in "biufc":
+        raise TracegradError(f"value for {sym.name} is not numeric: {type(v).__name__}")
+    return a.astype(np.float64) if a.dtype.kind in "biu" else a
+
+
+def _scalar_value(sym, v):
+    a = _numeric_array(sym, v)
+    if a.ndim != 0:
+        raise TracegradError(f"value for {sym.name} must be a number, got an array of shape "
+                             f"{a.shape}")
+    return a[()]
+
+
+def _matrix_value(sym, v):
+    a = _numeric_array(sym, v)
+    if a.ndim != 2:
+        raise TracegradError(f"value for {sym.name} must be a 2-D array of shape "
+                             f"({sym.shape[0]}, {sym.shape[1]}), got shape {a.shape}")
+    return a
+
+
+def _as_expr(expr):
+    if isinstance(expr, sp.MatrixBase) and not isinstance(expr, sp.ImmutableDenseMatrix):
+        return sp.ImmutableDenseMatrix(expr)
+    if isinstance(expr, sp.Basic):
+        return expr
+    if isinstance(expr, (int, float, complex)):
+        return sp.sympify(expr)
+    raise TracegradError(f"cannot evaluate {type(expr).__name__}: not a SymPy expression")
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(expr):
+    return CompiledExpression(expr)
+
+
+def compile_expression(expr):
+    """Compile a SymPy scalar or matrix expression once; the result is cached by ``expr``."""
+    return _compiled(_as_expr(expr))
+
+
+def evaluate(expr, values):
+    """Value of ``expr`` for ``values`` (symbols or names -> numbers, arrays, dimension ints)."""
+    return compile_expression(expr)(values)
