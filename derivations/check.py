@@ -1,0 +1,181 @@
+"""The claims checker (DESIGN §4): is a published formula equal to the quantity it names?
+
+Truth comes from the engine.  Meaning names referenced by a claim take their true values, so a
+wrong claim is blamed on itself, not on the claims it builds on.  Evidence, strongest first:
+symbolic identity, then agreement at several seeded numeric points with distinct sizes.
+"""
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from numeric import evaluate
+from symbolic.algebra import T, add, normal, scale
+from symbolic.errors import TracegradError
+from symbolic.shapes import fmt, same_shape, shape_of
+
+from .diagnose import diagnose
+from .formula import parse_formula
+from .points import draw_points
+
+RTOL = 1e-8
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    name: str
+    formula: str
+    verdict: str                 # holds | fails | error | inconclusive
+    evidence: str
+    diagnosis: tuple = ()
+    suggestion: str | None = None
+
+    def as_dict(self):
+        return {"name": self.name, "formula": self.formula, "verdict": self.verdict,
+                "evidence": self.evidence, "diagnosis": list(self.diagnosis),
+                "suggestion": self.suggestion}
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    model: str
+    loss: str | None
+    seed: int
+    sizes: tuple                 # one {dim: size} per size set
+    results: tuple = field(default_factory=tuple)
+
+    @property
+    def ok(self):
+        return all(r.verdict == "holds" for r in self.results)
+
+    def as_dict(self):
+        return {"model": self.model, "loss": self.loss, "seed": self.seed,
+                "sizes": [{str(k): v for k, v in s.items()} for s in self.sizes],
+                "results": [r.as_dict() for r in self.results]}
+
+    def __str__(self):
+        from .report import format_report
+        return format_report(self)
+
+
+class Truth(Mapping):
+    """Names a formula may use: dims, symbols, forward names, and meanings at their true values."""
+
+    def __init__(self, model, derivation):
+        self.model, self.derivation = model, derivation
+        self.base = {**model.dims, **model.symbols, **model.forward_names()}
+        self.meanings, self.resolving = {}, set()
+
+    def derivative(self, kind, name):
+        if name not in self.base or name in self.model.dims:
+            raise TracegradError(f"{kind}({name}): '{name}' is not a symbol or forward name")
+        return (self.derivation.gradient if kind == "grad" else self.derivation.jacobian)(name, "named")
+
+    def parse(self, text):
+        return parse_formula(text, self, derivative=self.derivative)
+
+    def __getitem__(self, name):
+        if name in self.base:
+            return self.base[name]
+        if name not in self.model.meanings:
+            raise KeyError(name)
+        if name not in self.meanings:
+            if name in self.resolving:
+                raise TracegradError(f"meaning '{name}' is defined in terms of itself")
+            self.resolving.add(name)
+            try:
+                self.meanings[name] = self.parse(self.model.meanings[name])
+            except TracegradError as e:
+                raise TracegradError(f"meaning '{name}': {e}") from None
+            finally:
+                self.resolving.discard(name)
+        return self.meanings[name]
+
+    def __contains__(self, name):
+        return name in self.base or name in self.model.meanings
+
+    def __iter__(self):
+        return iter({**self.base, **self.model.meanings})
+
+    def __len__(self):
+        return len(self.base) + len(self.model.meanings)
+
+
+class Checker:
+    """Checks claims of one model under one loss at fixed seeded points."""
+
+    def __init__(self, model, loss=None, seed=0, sizes=None, explain=True):
+        self.model, self.loss, self.seed, self.explain = model, loss, seed, explain
+        self.derivation = model.derive(loss)
+        self.program = self.derivation.program
+        self.truth = Truth(model, self.derivation)
+        self.points = draw_points(model, seed, sizes)
+
+    def values(self, expr):
+        """The value of ``expr`` at every point (forward names expanded)."""
+        full = self.program.expand(expr)
+        return [np.asarray(evaluate(full, p), dtype=float) for p in self.points]
+
+    def agree(self, a, b):
+        """'yes', 'no', or 'unclear' (a value is not finite) for two lists of point values."""
+        for x, y in zip(a, b):
+            if x.shape != y.shape:
+                return "no"
+            if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+                return "unclear"
+            if np.max(np.abs(x - y), initial=0) > RTOL * max(1.0, np.max(np.abs(y), initial=0)):
+                return "no"
+        return "yes"
+
+    def check(self, name, formula):
+        if name not in self.model.meanings:
+            return ClaimResult(name, formula, "error", f"'{name}' has no [meaning] in the model")
+        try:
+            claim = self.truth.parse(formula)
+            truth = self.truth[name]
+        except TracegradError as e:
+            return ClaimResult(name, formula, "error", str(e))
+        if not same_shape(shape_of(claim), shape_of(truth)):
+            return self.fails(name, formula, claim, truth,
+                              f"shape mismatch: the formula is {fmt(shape_of(claim))}, "
+                              f"{name} is {fmt(shape_of(truth))}")
+        if symbolically_equal(self.program, claim, truth):
+            return ClaimResult(name, formula, "holds", "symbolic identity")
+        verdict = self.agree(self.values(claim), self.values(truth))
+        if verdict == "yes":
+            sizes = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in self.size_sets())
+            return ClaimResult(name, formula, "holds",
+                               f"numeric: equal at {len(self.points)} random points (seed {self.seed}; sizes {sizes})")
+        if verdict == "unclear":
+            return ClaimResult(name, formula, "inconclusive", "a value is not finite at a test point")
+        return self.fails(name, formula, claim, truth, "values differ")
+
+    def fails(self, name, formula, claim, truth, first):
+        if not self.explain:
+            return ClaimResult(name, formula, "fails", first)
+        notes, suggestion = diagnose(self, name, formula, claim, truth)
+        return ClaimResult(name, formula, "fails", first, tuple(notes), suggestion)
+
+    def size_sets(self):
+        seen = []
+        for p in self.points:
+            s = {k.name: v for k, v in p.items() if k in self.model.dims.values()}
+            if s not in seen:
+                seen.append(s)
+        return seen
+
+
+def symbolically_equal(program, a, b):
+    a, b = normal(program.expand(a)), normal(program.expand(b))
+    if a == b:
+        return True
+    difference = normal(add(a, scale(-1, b)))
+    return difference == 0 or isinstance(difference, sp.ZeroMatrix)
+
+
+def check_model(model, claims=None, loss=None, seed=0, sizes=None):
+    checker = Checker(model, loss, seed, sizes)
+    claims = model.claims if claims is None else dict(claims)
+    results = tuple(checker.check(n, f) for n, f in claims.items())
+    return CheckReport(model.name, loss, seed, tuple(checker.size_sets()), results)

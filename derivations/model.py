@@ -1,0 +1,187 @@
+"""Model files (DESIGN §4): TOML in, a validated model out, with its forward program."""
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import sympy as sp
+
+from symbolic import Program, derive
+from symbolic.errors import TracegradError
+
+from .formula import parse_dim, parse_formula
+
+MODELS = Path(__file__).parent / "models"
+SECTIONS = {"name", "title", "source", "notes", "dims", "inputs", "params", "scalars", "sizes",
+            "forward", "meaning", "claims", "loss"}
+VALUE_KINDS = ("real", "positive", "binary", "one-hot rows", "one-hot columns",
+               "probability rows", "probability columns")
+
+
+class ModelError(TracegradError):
+    """A model file that cannot be used; the message names the file and the entry."""
+
+
+def builtin_names():
+    return sorted(p.stem for p in MODELS.glob("*.toml"))
+
+
+def load(name_or_path):
+    """A built-in model by name, or a model file by path."""
+    path = Path(name_or_path)
+    if not path.suffix and (MODELS / f"{name_or_path}.toml").exists():
+        path = MODELS / f"{name_or_path}.toml"
+    if not path.exists():
+        known = ", ".join(builtin_names())
+        raise ModelError(f"no model '{name_or_path}': not a file, and not a built-in model ({known})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelError(f"{path}: cannot read: {e.__class__.__name__}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ModelError(f"{path}: not valid TOML: {' '.join(str(e).split())}") from None
+    return Model.from_dict(data, str(path))
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    name: str
+    title: str
+    source: str
+    path: str
+    dims: dict
+    symbols: dict            # name -> MatrixSymbol or Symbol (inputs, params, scalars)
+    kinds: dict              # input name -> what its values may hold
+    params: tuple
+    sizes: dict
+    program: Program
+    meanings: dict           # name -> formula text
+    claims: dict             # name -> formula text
+    loss: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data, path="<model>"):
+        where = Where(path)
+        unknown = set(data) - SECTIONS
+        if unknown:
+            raise ModelError(f"{path}: unknown section or key '{sorted(unknown)[0]}'")
+        for key in ("name", "forward"):
+            if key not in data:
+                raise ModelError(f"{path}: missing '{key}'")
+        dims = {}
+        for d in table(data, "dims", path):
+            check_name(d, path, "dims", dims)
+            dims[d] = sp.Symbol(d, integer=True, positive=True)
+        symbols, kinds, params = {}, {}, []
+        for section in ("inputs", "params"):
+            for n, spec in table(data, section, path).items():
+                check_name(n, path, section, {**dims, **symbols})
+                shape_text, kind = spec, "real"
+                if isinstance(spec, dict):
+                    extra = set(spec) - {"shape", "values"}
+                    if extra or "shape" not in spec:
+                        raise ModelError(f"{path}: [{section}] {n}: expected {{ shape = \"r, c\", values = \"...\" }}")
+                    shape_text, kind = spec["shape"], spec.get("values", "real")
+                if kind not in VALUE_KINDS:
+                    raise ModelError(f"{path}: [{section}] {n}: unknown values '{kind}' (use one of: {', '.join(VALUE_KINDS)})")
+                shape = where(f"[{section}] {n}", lambda: parse_shape(shape_text, dims))
+                symbols[n] = sp.MatrixSymbol(n, *shape)
+                kinds[n] = kind
+                if section == "params":
+                    params.append(symbols[n])
+        for n in table(data, "scalars", path):
+            check_name(n, path, "scalars", {**dims, **symbols})
+            symbols[n] = sp.Symbol(n, real=True)
+            params.append(symbols[n])
+        sizes = {}
+        for n, v in table(data, "sizes", path).items():
+            if n not in dims:
+                raise ModelError(f"{path}: [sizes] {n}: not a dimension of this model")
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 100_000:
+                raise ModelError(f"{path}: [sizes] {n}: must be an integer from 1 to 100000, got {v!r}")
+            sizes[dims[n]] = v
+        program = Program()
+        names = {**dims, **symbols}
+        forward = table(data, "forward", path)
+        if not forward:
+            raise ModelError(f"{path}: [forward] is empty: it must end with the scalar cost")
+        for n, text in forward.items():
+            check_name(n, path, "forward", names)
+            if not isinstance(text, str):
+                raise ModelError(f"{path}: [forward] {n}: must be a formula string")
+            expr = where(f"[forward] {n}", lambda: parse_formula(text, names))
+            names[n] = where(f"[forward] {n}", lambda: program.define(n, expr))
+        where("[forward]", program.validate)
+        meanings = strings(data, "meaning", path)
+        claims = strings(data, "claims", path)
+        for n in meanings:
+            check_name(n, path, "meaning", names)
+        loss = strings(data, "loss", path)
+        return cls(str(data["name"]), str(data.get("title", data["name"])), str(data.get("source", "")),
+                   path, dims, symbols, kinds, tuple(params), sizes, program, meanings, claims, loss)
+
+    @cached_property
+    def derivation(self):
+        return derive(self.program, list(self.params) + [s for n, s in self.symbols.items()
+                                                        if n in self.kinds and s not in self.params])
+
+    def derive(self, loss=None):
+        if loss is None:
+            return self.derivation
+        from .losses import swap_loss
+        return derive(swap_loss(self, loss), self.derivation.wrt)
+
+    def check(self, claims=None, loss=None, seed=0, sizes=None):
+        from .check import check_model
+        return check_model(self, claims=claims, loss=loss, seed=seed, sizes=sizes)
+
+    def forward_names(self):
+        return {s.name: s for s, _ in self.program.definitions}
+
+
+class Where:
+    """Runs a step of loading and names the file and entry in any error."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self, entry, fn):
+        try:
+            return fn()
+        except TracegradError as e:
+            raise ModelError(f"{self.path}: {entry}: {e}") from None
+
+
+def table(data, key, path):
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ModelError(f"{path}: [{key}] must be a table")
+    return value
+
+
+def strings(data, key, path):
+    out = table(data, key, path)
+    for n, v in out.items():
+        if not isinstance(v, str):
+            raise ModelError(f"{path}: [{key}] {n}: must be a string")
+    return dict(out)
+
+
+RESERVED = {"grad", "jac", "np", "numpy", "sum", "mean", "log", "exp", "tanh", "sigmoid", "relu",
+            "softmax", "ones", "eye", "zeros", "trace", "inv", "det", "logdet", "vstack", "hstack",
+            "maximum", "sqrt", "abs", "sigmoid_prime", "relu_prime", "tanh_prime", "T"}
+
+
+def check_name(n, path, section, taken):
+    if not n.isidentifier() or n.startswith("_"):
+        raise ModelError(f"{path}: [{section}] '{n}' is not a valid name")
+    if n in RESERVED:
+        raise ModelError(f"{path}: [{section}] '{n}' shadows the function of that name")
+    if n in taken:
+        raise ModelError(f"{path}: [{section}] '{n}' is already defined")
+
+
+def parse_shape(text, dims):
+    if not isinstance(text, str) or text.count(",") != 1:
+        raise TracegradError(f"shape must be \"rows, cols\", got {text!r}")
+    return tuple(parse_dim(part.strip(), dims) for part in text.split(","))
