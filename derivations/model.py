@@ -122,8 +122,10 @@ class Model:
 
     @cached_property
     def derivation(self):
-        return derive(self.program, list(self.params) + [s for n, s in self.symbols.items()
-                                                        if n in self.kinds and s not in self.params])
+        """Derivatives for the parameters and the real-valued inputs (not labels or targets)."""
+        data = [s for n, s in self.symbols.items()
+                if s not in self.params and self.kinds.get(n) == "real"]
+        return derive(self.program, list(self.params) + data)
 
     def derive(self, loss=None):
         if loss is None:

@@ -89,7 +89,8 @@ def simplify_entrywise(node):
     if not atoms:
         return None
     cancelled = sp.cancel(scalar)
-    simpler = min((cancelled, sp.factor(cancelled)), key=sp.count_ops)
+    factored = sp.factor(cancelled)
+    simpler = factored if sp.count_ops(factored) <= sp.count_ops(cancelled) else cancelled
     if sp.count_ops(simpler) >= sp.count_ops(scalar):
         return None
     inverse = {s: m for m, s in atoms.items()}

@@ -247,23 +247,28 @@ def to_text(expr, style="text", names=None):
     return Printer(style, names)(expr)
 
 
+def format_steps(d, style="unicode"):
+    """Every rule application in order, each naming its rule and stating it."""
+    pr = Printer(style)
+    lines = ["Steps (dJ = tr(G dN) at each node N; each rule gives the G of N's operands):"]
+    for k, s in enumerate(d.steps, 1):
+        lines.append(f"  {k:>3}. [{s.definition}] {s.rule.name}: {s.rule.statement}")
+        if s.G is not None:
+            lines.append(f"       at N = {pr(s.node)},  G = {pr(s.G)}")
+            lines += [f"       ⇒ G[{pr(target)}] = {pr(value)}" for target, value in s.results]
+        else:
+            lines.append(f"       {pr(s.node)}")
+            lines += [f"       = {pr(value)}" for _, value in s.results]
+    return "\n".join(lines)
+
+
 def format_derivation(d, style="unicode"):
-    """Every result (numerator layout and gradient), then the steps, each naming its rule."""
+    """Every result (compact and with adjoints substituted), then the steps."""
     pr = Printer(style)
     lines = ["Results (dJ/dX = G_X in numerator layout; ∇X = G_Xᵀ):"]
     for x in d.forms["compact"]:
-        lines.append(f"  dJ/d{pr(x)} = {pr(d.jacobian(x, 'compact'))}")
-        named = d.jacobian(x, "named")
-        if named != d.jacobian(x, "compact"):
-            lines.append(f"  {'':>{len(str(x)) + 4}} = {pr(named)}")
-    lines.append("Steps:")
-    for k, s in enumerate(d.steps, 1):
-        head = f"  {k:>3}. [{s.definition}] {s.rule.name}: {s.rule.statement}"
-        lines.append(head)
-        if s.G is not None:
-            lines.append(f"       at {pr(s.node)} with G = {pr(s.G)}")
-        else:
-            lines.append(f"       {pr(s.node)}")
-        for target, value in s.results:
-            lines.append(f"       ⇒ G_{pr(target)} = {pr(value)}" if s.G is not None else f"       = {pr(value)}")
-    return "\n".join(lines)
+        compact, named = d.jacobian(x, "compact"), d.jacobian(x, "named")
+        lines.append(f"  dJ/d{pr(x)} = {pr(compact)}")
+        if named != compact:
+            lines.append(f"  {'':>{len(pr(x)) + 4}} = {pr(named)}")
+    return "\n".join(lines) + "\n" + format_steps(d, style)

@@ -1,0 +1,140 @@
+"""The tracegrad command line (DESIGN §5).  ``main(argv) -> exit code``: 0 all verified or all
+claims hold, 1 a check or claim fails, 2 bad input (one line on stderr, never a traceback)."""
+import argparse
+import json
+import sys
+
+from symbolic.errors import TracegradError
+
+from .model import builtin_names, load
+
+DEFAULT_MODEL = "vardhan"
+
+
+class UsageError(TracegradError):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def parse_sizes(text):
+    sizes = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, _, value = part.partition("=")
+        if not name.strip().isidentifier() or not value.strip().lstrip("-").isdigit():
+            raise UsageError(f"--sizes: expected NAME=INT, got '{part}'")
+        size = int(value)
+        if not 1 <= size <= 100_000:
+            raise UsageError(f"--sizes: {name.strip()} must be from 1 to 100000, got {size}")
+        sizes[name.strip()] = size
+    return sizes
+
+
+def model_sizes(model, text):
+    sizes = parse_sizes(text)
+    for name in sizes:
+        if name not in model.dims:
+            raise UsageError(f"--sizes: '{name}' is not a dimension of model '{model.name}' "
+                             f"(its dimensions: {', '.join(model.dims)})")
+    return sizes
+
+
+def build_parser():
+    p = Parser(prog="tracegrad", description="Derive and verify backpropagation formulas.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("list", help="built-in models")
+    d = sub.add_parser("derive", help="derived dJ/dX for every layer")
+    d.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    d.add_argument("--wrt", help="comma-separated names (default: all)")
+    d.add_argument("--layout", choices=("numerator", "gradient"), default="numerator")
+    d.add_argument("--expand", action="store_true", help="substitute down to inputs and parameters")
+    d.add_argument("--steps", action="store_true", help="show every rule application")
+    d.add_argument("--format", choices=("text", "unicode", "latex", "json"), default="unicode")
+    v = sub.add_parser("verify", help="derived gradients vs complex-step derivatives")
+    v.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    v.add_argument("--sizes")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--json", action="store_true")
+    c = sub.add_parser("check", help="check a model's claims (or your own)")
+    c.add_argument("model")
+    c.add_argument("--claim", action="append", default=[], help='"q = formula" (repeatable)')
+    c.add_argument("--loss", choices=("bce", "mse", "ce"))
+    c.add_argument("--sizes")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true")
+    k = sub.add_parser("compare", help="two formula sets side by side, under each loss")
+    k.add_argument("model_a")
+    k.add_argument("model_b")
+    k.add_argument("--loss", choices=("bce", "mse", "ce"))
+    k.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except TracegradError as e:
+        print(f"tracegrad: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("tracegrad: error: input too deeply nested", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tracegrad: interrupted", file=sys.stderr)
+        return 2
+
+
+def cmd_list(args):
+    for name in builtin_names():
+        print(f"{name:<14} {load(name).title}")
+    return 0
+
+
+def cmd_derive(args):
+    from .show import show_derivation
+    model = load(args.model)
+    wrt = [w.strip() for w in args.wrt.split(",")] if args.wrt else None
+    print(show_derivation(model, wrt, args.layout, args.expand, args.steps, args.format))
+    return 0
+
+
+def cmd_verify(args):
+    from .verify import verify_model
+    model = load(args.model)
+    report = verify_model(model, seed=args.seed, sizes=model_sizes(model, args.sizes))
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report)
+    return 0 if report.ok else 1
+
+
+def cmd_check(args):
+    model = load(args.model)
+    claims = None
+    if args.claim:
+        claims = {}
+        for text in args.claim:
+            name, eq, formula = text.partition("=")
+            if not eq or not name.strip().isidentifier() or not formula.strip():
+                raise UsageError(f"--claim: expected \"name = formula\", got '{text}'")
+            claims[name.strip()] = formula.strip()
+    report = model.check(claims=claims, loss=args.loss, seed=args.seed, sizes=model_sizes(model, args.sizes))
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report)
+    return 0 if report.ok else 1
+
+
+def cmd_compare(args):
+    from .show import compare_models
+    a, b = load(args.model_a), load(args.model_b)
+    text, data, ok = compare_models(a, b, args.loss)
+    print(json.dumps(data, indent=2) if args.json else text)
+    return 0 if ok else 1
+
+
+COMMANDS = {"list": cmd_list, "derive": cmd_derive, "verify": cmd_verify, "check": cmd_check,
+            "compare": cmd_compare}
+
+if __name__ == "__main__":
+    sys.exit(main())

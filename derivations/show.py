@@ -1,0 +1,91 @@
+"""What `derive` and `compare` print: results layer by layer, steps, side-by-side verdicts."""
+import json
+
+import sympy as sp
+
+from symbolic.printing import Printer, format_steps
+
+from .losses import LOSSES
+
+
+def quantities(model, wrt=None):
+    """Defined names last-first, each followed by the inputs and parameters it consumes first."""
+    d = model.derivation
+    available = d.forms["compact"]
+    order, placed = [], set()
+    for symbol, expr in reversed(model.program.definitions[:-1]):
+        if symbol in available:
+            order.append(symbol)
+        for leaf in sorted(expr.free_symbols, key=str):
+            if leaf in available and leaf not in placed and leaf not in model.program.defined():
+                order.append(leaf)
+                placed.add(leaf)
+    for leaf in available:
+        if leaf not in order:
+            order.append(leaf)
+    if wrt:
+        known = {s.name: s for s in order}
+        missing = [w for w in wrt if w not in known]
+        if missing:
+            from symbolic.errors import TracegradError
+            raise TracegradError(f"--wrt: no derivative of the cost with respect to '{missing[0]}' "
+                                 f"(known: {', '.join(known)})")
+        order = [known[w] for w in wrt]
+    return order
+
+
+def show_derivation(model, wrt, layout, expand, steps, fmt):
+    d = model.derivation
+    style = "unicode" if fmt == "json" else fmt
+    pr = Printer(style)
+    pick = (lambda x, form: d.jacobian(x, form)) if layout == "numerator" else \
+        (lambda x, form: d.gradient(x, form))
+    forms = ("compact", "expanded") if expand else ("compact", "named")
+    rows = []
+    for x in quantities(model, wrt):
+        shown = [pr(pick(x, f)) for f in forms]
+        rows.append((pr(x), shown if shown[0] != shown[1] else shown[:1]))
+    if fmt == "json":
+        return json.dumps({"model": model.name, "layout": layout,
+                           "results": {name: dict(zip(forms, texts)) for name, texts in rows},
+                           "steps": len(d.steps)}, indent=2, ensure_ascii=False)
+    head = "dJ/d{} " if layout == "numerator" else "∇{} J "
+    if fmt == "latex":
+        head = "\\frac{{\\partial J}}{{\\partial {}}} " if layout == "numerator" else "\\nabla_{{{}}} J "
+    lines = [f"{model.title}",
+             "layout: " + ("numerator (dJ/dX = G, dJ = tr(G dX); shape of Xᵀ)" if layout == "numerator"
+                           else "gradient (∇X J = Gᵀ; shape of X)")]
+    for name, texts in rows:
+        label = head.format(name)
+        lines.append(f"{label}= {texts[0]}")
+        for t in texts[1:]:
+            lines.append(f"{'':<{len(label)}}= {t}")
+    if steps:
+        lines.append("")
+        lines.append(format_steps(d, style))
+    return "\n".join(lines)
+
+
+def compare_models(a, b, loss=None):
+    """Each model's claims with its verdict under its own loss and under every other loss."""
+    losses = [loss] if loss else list(LOSSES)
+    data, lines, ok = {}, [], True
+    for model in (a, b):
+        own = model.loss.get("name")
+        lines.append(f"{model.name}: {model.title}  (own loss: {own or 'as written'})")
+        verdicts = {l: {r.name: r.verdict for r in model.check(loss=None if l == own else l).results}
+                    for l in losses}
+        header = "  " + f"{'claim':<10} " + " ".join(f"{l:<8}" for l in losses) + "formula"
+        lines.append(header)
+        entry = {}
+        for name, formula in model.claims.items():
+            row = {l: verdicts[l][name] for l in losses}
+            entry[name] = {"formula": formula, "verdicts": row}
+            lines.append("  " + f"{name:<10} " + " ".join(f"{row[l]:<8}" for l in losses) + formula)
+            if loss and row[loss] != "holds":
+                ok = False
+        data[model.name] = entry
+        lines.append("")
+    lines.append("verdicts: each formula checked against the engine's derivative of the same network "
+                 "with the cost replaced by the loss in the column")
+    return "\n".join(lines), data, ok
