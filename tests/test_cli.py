@@ -1,0 +1,95 @@
+"""The CLI in-process: exit codes 0/1/2, one-line errors, JSON shape, determinism."""
+import json
+
+import pytest
+
+from derivations.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "vardhan" in out
+
+
+def test_derive_default_prints_every_layer(capsys):
+    code, out, _ = run(capsys, "derive")
+    assert code == 0
+    for layer in "1234":
+        for q in ("Z", "W", "b"):
+            assert f"dJ/d{q}{layer} =" in out
+    for layer in "123":
+        assert f"dJ/dA{layer} =" in out
+    assert "dJ/dZ4 = (G_A4ᵀ ∘ (𝟏₍1,m₎ − A4) ∘ A4)ᵀ" in out
+    assert "= (1/m) (A4 − Y)ᵀ" in out
+    assert "dJ/dW4 = G_Z4ᵀ A3ᵀ" in out
+
+
+def test_derive_gradient_layout_and_formats(capsys):
+    code, out, _ = run(capsys, "derive", "--layout", "gradient", "--wrt", "W4", "--format", "text")
+    assert code == 0 and "= A3 @ G_Z4" in out and "(A4 - Y).T / m" in out
+    code, out, _ = run(capsys, "derive", "--wrt", "Z4", "--format", "latex")
+    assert code == 0 and "\\frac{1}{m}" in out
+    code, out, _ = run(capsys, "derive", "--format", "json")
+    data = json.loads(out)
+    assert data["results"]["Z4"]["named"] == "(1/m) (A4 − Y)ᵀ"
+
+
+def test_derive_steps_name_their_rules(capsys):
+    code, out, _ = run(capsys, "derive", "--wrt", "W3", "--steps")
+    assert code == 0
+    assert "[Z3] transpose: N = Aᵀ: G_A = Gᵀ" in out
+    assert "⇒ G[W3] = G_Z3ᵀ A2ᵀ" in out
+
+
+def test_verify_passes_and_is_deterministic(capsys):
+    code, out, _ = run(capsys, "verify", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["ok"] and {c["name"] for c in data["checks"]} >= {"W1", "b4", "X"}
+    assert run(capsys, "verify", "--json")[1] == out
+
+
+def test_check_builtin_claims_hold(capsys):
+    code, out, _ = run(capsys, "check", "vardhan")
+    assert code == 0 and "FAILS" not in out
+
+
+def test_check_user_claims(capsys):
+    code, out, _ = run(capsys, "check", "vardhan", "--claim", "dW4 = dZ4.T @ A4.T", "--json")
+    assert code == 1
+    (result,) = json.loads(out)["results"]
+    assert result["verdict"] == "fails" and "shape mismatch" in result["evidence"]
+    assert result["suggestion"] == "dZ4.T @ A3.T"
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "no-such-model"],
+    ["derive", "--wrt", "W9"],
+    ["derive", "--format", "pdf"],
+    ["verify", "--sizes", "m=0"],
+    ["verify", "--sizes", "m=x"],
+    ["verify", "--sizes", "q=3"],
+    ["verify", "--seed", "abc"],
+    ["check", "vardhan", "--claim", "no equals sign"],
+    ["check", "/nonexistent/model.toml"],
+    [],
+    ["frobnicate"],
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("tracegrad: error:")
+    assert "Traceback" not in err
+
+
+def test_unreadable_model_file(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [unclosed")
+    code, _, err = run(capsys, "check", str(bad))
+    assert code == 2 and "not valid TOML" in err and err.count("\n") == 1
