@@ -70,6 +70,11 @@ def build_parser():
     k.add_argument("model_b")
     k.add_argument("--loss", choices=("bce", "mse", "ce"))
     k.add_argument("--json", action="store_true")
+    t = sub.add_parser("latex", help="whole step-by-step derivation as a LaTeX article")
+    t.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    t.add_argument("-o", "--output", help="FILE.tex (default: MODEL.tex)")
+    t.add_argument("--pdf", action="store_true", help="also run pdflatex")
+    t.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -133,8 +138,26 @@ def cmd_compare(args):
     return 0 if ok else 1
 
 
+def cmd_latex(args):
+    from .latex import document, write_pdf
+    model = load(args.model)
+    path = args.output or f"{model.name}.tex"
+    if not path.endswith(".tex"):
+        raise UsageError(f"-o: the output file must end in .tex, got '{path}'")
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(document(model, args.seed))
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    print(f"wrote {path}")
+    if args.pdf:
+        pdf, _ = write_pdf(path)
+        print(f"wrote {pdf}")
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "derive": cmd_derive, "verify": cmd_verify, "check": cmd_check,
-            "compare": cmd_compare}
+            "compare": cmd_compare, "latex": cmd_latex}
 
 if __name__ == "__main__":
     sys.exit(main())

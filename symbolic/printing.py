@@ -26,7 +26,7 @@ STYLES = {
                     tr="tr({})", det="det({})", minus="−", frac="({})/({})", step="1[{} > 0]",
                     sigma="σ({})", relu="relu({})", hpow="{}^∘{}", sym="{}",
                     softmax="softmax{1}({0})", vstack="[{}]", hstack="[{}]", sep="; ", func="{}({})"),
-    "latex": dict(T="^{{\\top}}", dot=" ", had=" \\odot ", inv="{}^{{-1}}",
+    "latex": dict(T="^{\\top}", dot=" ", had=" \\odot ", inv="{}^{{-1}}",
                   ones="\\mathbf{{1}}_{{({},{})}}", eye="I", zero="\\mathbf{{0}}",
                   tr="\\operatorname{{tr}}\\left({}\\right)", det="\\det\\left({}\\right)",
                   minus="-", frac="\\frac{{{}}}{{{}}}", step="\\mathbb{{1}}\\left[{} > 0\\right]",
@@ -41,12 +41,12 @@ SCALAR_FUNCS = {"log": "log", "exp": "exp", "tanh": "tanh", "sqrt": "sqrt"}
 def latex_name(name):
     """W3 → W^{[3]};  G_Z4 → G_{Z^{[4]}};  Theta1 → \\Theta^{[1]}."""
     if name.startswith("G_"):
-        return f"G_{{{latex_name(name[2:])}}}"
+        return f"{{G_{{{latex_name(name[2:])}}}}}"
     match = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name)
     base, index = (match.group(1), match.group(2)) if match else (name, None)
     greek = {"Theta", "theta", "delta", "Delta", "lambda", "alpha", "sigma"}
     base = f"\\{base}" if base in greek else (base if len(base) == 1 else f"\\mathrm{{{base}}}")
-    return f"{base}^{{[{index}]}}" if index else base
+    return f"{{{base}^{{[{index}]}}}}" if index else base
 
 
 class Printer:
