@@ -58,6 +58,12 @@ class CheckReport:
         from .report import format_report
         return format_report(self)
 
+    def _repr_latex_(self):
+        from .latex import text
+        rows = [f"\\texttt{{{text(r.name)}}} = \\texttt{{{text(r.formula)}}} & \\text{{{text(r.verdict)}}}"
+                for r in self.results]
+        return "$$\\begin{array}{ll}" + " \\\\ ".join(rows) + "\\end{array}$$"
+
 
 class Truth(Mapping):
     """Names a formula may use: dims, symbols, forward names, and meanings at their true values."""

@@ -68,3 +68,10 @@ class Derivation:
     def __str__(self):
         from .printing import format_derivation
         return format_derivation(self)
+
+    def _repr_latex_(self):
+        from .printing import Printer
+        pr = Printer("latex")
+        rows = [f"\\frac{{\\partial J}}{{\\partial {pr(x)}}} &= {pr(self.jacobian(x, 'named'))}"
+                for x in self.forms["compact"]]
+        return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"

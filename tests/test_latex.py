@@ -46,3 +46,10 @@ def test_documents_compile(tmp_path, capsys, model):
 def test_latex_bad_output_name(capsys, tmp_path):
     assert main(["latex", "-o", str(tmp_path / "x.pdf")]) == 2
     assert main(["latex", "-o", "/nonexistent-dir/x.tex"]) == 2
+
+
+def test_notebook_display():
+    model = load("vardhan")
+    assert model.derivation._repr_latex_().startswith("$$\\begin{aligned}")
+    report = model.check(claims={"dZ4": "(A4 - Y).T / m"})
+    assert "holds" in report._repr_latex_()
