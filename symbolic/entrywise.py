@@ -5,6 +5,8 @@ element-wise functions, scalar multiples, all-ones matrices) as one scalar expre
 per-entry symbols; ``lift`` turns a scalar expression back into matrix form.  Together they
 give element-wise derivatives (f′(A) from f) and the entry-wise simplification rewrite.
 """
+import functools
+
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
@@ -31,6 +33,12 @@ def map_atoms(node, f):
     if not is_entrywise(node):
         return f(node)
     return rebuild(node, [map_atoms(a, f) if isinstance(a, sp.MatrixExpr) else a for a in node.args])
+
+
+def could_cancel(scalar):
+    """Only sums and quotients can shorten: a plain product of atoms is already simplest."""
+    return any(isinstance(a, sp.Add) or (isinstance(a, sp.Pow) and a.exp.is_negative)
+               for a in sp.preorder_traversal(scalar))
 
 
 def lower(node, atoms):
@@ -82,11 +90,12 @@ def derivative_of(node, symbol=ELEMENT):
     return lift(body.xreplace({ELEMENT: var}), {var: node.expr}, shape_of(node))
 
 
+@functools.lru_cache(maxsize=4096)
 def simplify_entrywise(node):
     """An equal, shorter form of an entry-wise region, or None when none is found."""
     atoms = {}
     scalar = lower(node, atoms)
-    if not atoms:
+    if not atoms or not could_cancel(scalar):
         return None
     cancelled = sp.cancel(scalar)
     factored = sp.factor(cancelled)
