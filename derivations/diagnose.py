@@ -36,18 +36,23 @@ def constant_factor(claim_values, truth_values):
     ratios = []
     for c, t in zip(claim_values, truth_values):
         mask = np.abs(c) > 1e-12 * max(1.0, np.max(np.abs(c), initial=0))
-        if not mask.any() or np.any(np.abs(t[~mask]) > 1e-9 * max(1.0, np.max(np.abs(t), initial=0))):
+        if np.any(np.abs(t[~mask]) > 1e-9 * max(1.0, np.max(np.abs(t), initial=0))):
             return None
+        if not mask.any():
+            continue
         r = t[mask] / c[mask]
         if np.ptp(r) > 1e-8 * max(1.0, np.max(np.abs(r))):
             return None
         ratios.append(r[0])
-    return ratios
+    return ratios or None
 
 
 def describe_factor(ratios, checker):
     if all(abs(r + 1) < 1e-8 for r in ratios):
         return "sign flipped: the formula is the negative of the true value"
+    if len(ratios) < len(checker.points):
+        return f"off by a constant factor: the true value is {ratios[0]:.6g} times the formula" \
+            if np.ptp(ratios) < 1e-8 * max(1.0, abs(ratios[0])) else "off by a factor that changes with the data"
     for d in checker.model.dims.values():
         sizes = [p[d] for p in checker.points]
         if all(abs(r - s) < 1e-8 * s for r, s in zip(ratios, sizes)):

@@ -16,6 +16,7 @@ SUPERSCRIPTS = dict(zip("ᵀ⁻¹ᵏⁱⁿ⁽⁾∘", ["\\top ", "-", "1", "k", 
 SYMBOLS = {"∘": "\\circ ", "⋯": "\\cdots ", "Σ": "\\sum ", "σ": "\\sigma ", "′": "'",
            "⇒": "\\Rightarrow ", "−": "-", "·": "\\cdot ", "≥": "\\ge ", "≠": "\\ne ",
            "∂": "\\partial ", "𝟏": "\\mathbf{1}", "…": "\\ldots ", "ₖ": "_k"}
+MATH_WORDS = {"det", "log", "exp", "tanh", "softmax", "relu"}
 SPECIAL = {"&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_", "{": "\\{", "}": "\\}",
            "~": "\\textasciitilde{}", "^": "\\textasciicircum{}", "\\": "\\textbackslash{}"}
 
@@ -33,6 +34,8 @@ def statement(s):
     s = re.sub(r"([A-Za-z])_\{([^}]*)\}\^\{", r"{\1_{\2}}^{", s)
     for u, latex in SYMBOLS.items():
         s = s.replace(u, latex)
+    s = re.sub(r"(?<![\\a-zA-Z{])([a-z]{3,}(?:[- ][a-z]+)*)",
+               lambda m: m.group() if m.group() in MATH_WORDS else f"\\text{{ {m.group()} }}", s)
     return "".join(c for c in s if ord(c) < 128).replace("%", "\\%")
 
 

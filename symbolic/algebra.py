@@ -43,6 +43,15 @@ def T(x):
     return sp.Transpose(x)
 
 
+def power(x, p):
+    """X^∘p, with X^∘1 = X and X^∘0 = 1."""
+    if p == 1:
+        return x
+    if p == 0:
+        return sp.OneMatrix(*shape_of(x))
+    return sp.HadamardPower(x, p)
+
+
 def scale(c, x):
     """c·X; a zero factor gives the zero matrix of X's shape."""
     if c == 1:
@@ -55,7 +64,7 @@ def scale(c, x):
 
 
 def matmul(*factors):
-    factors = [f for f in factors if not isinstance(f, sp.Identity)]
+    factors = [f for f in factors if not isinstance(f, sp.Identity)] or factors[:1]
     out = factors[0]
     for f in factors[1:]:
         out = sp.MatMul(out, f).doit(deep=False)

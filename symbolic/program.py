@@ -111,7 +111,8 @@ def as_scalar_where_needed(expr):
     if not isinstance(expr, sp.Basic) or not expr.args:
         return expr
     args = [as_scalar_where_needed(a) for a in expr.args]
-    if not is_matrix(expr) and not isinstance(expr, (MatrixElement, sp.Trace, sp.Determinant)):
+    if isinstance(expr, sp.Expr) and not is_matrix(expr) and \
+            not isinstance(expr, (MatrixElement, sp.Trace, sp.Determinant)):
         args = [entry(a) if is_matrix(a) else a for a in args]
     if all(a is b for a, b in zip(args, expr.args)):
         return expr

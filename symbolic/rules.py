@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .algebra import T, add, hadamard, matmul, scale
+from .algebra import T, add, hadamard, matmul, power, scale
 from .entrywise import derivative_of
 from .errors import NoRuleError
 from .functions import Softmax, elementwise, scalar_body
@@ -82,7 +82,7 @@ def hadamard_product(node, G, active):
 def hadamard_power(node, G, active):
     """N = A^∘p:  G_A = G ∘ (p A^∘(p−1))ᵀ;  dJ/dp = tr(G (N ∘ log A))"""
     base, p = node.args
-    out = [(base, hadamard(G, T(scale(p, sp.HadamardPower(base, p - 1)))))] if active(base) else []
+    out = [(base, hadamard(G, T(scale(p, power(base, p - 1)))))] if active(base) else []
     if active(p):
         out.append((p, sp.Trace(matmul(G, hadamard(node, elementwise(sp.log, base))))))
     return out
@@ -135,7 +135,7 @@ def matrix_entry(node, g, active):
 
 @rule(sp.MatrixSlice)
 def matrix_slice(node, G, active):
-    """N = A[r₀:r₁, c₀:c₁]:  G_A = G placed at rows c₀:c₁, columns r₀:r₁ of a zero matrix (Aᵀ's shape)"""
+    """N = A[r₀:r₁, c₀:c₁]:  G_A = G placed at rows c₀:c₁, columns r₀:r₁ of a zero matrix of the shape of Aᵀ"""
     (r0, r1, rs), (c0, c1, cs) = node.rowslice, node.colslice
     if rs != 1 or cs != 1:
         raise NoRuleError(f"no differentiation rule for strided slice '{node}'")

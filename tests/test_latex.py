@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from derivations import load
+from derivations import builtin_names, load
 from derivations.cli import main
 from derivations.latex import document, statement
 from symbolic.rules import RULES
@@ -32,7 +32,7 @@ def test_document_has_every_part():
 
 
 @needs_pdflatex
-@pytest.mark.parametrize("model", ["vardhan", "ng"])
+@pytest.mark.parametrize("model", builtin_names())
 def test_documents_compile(tmp_path, capsys, model):
     tex = tmp_path / f"{model}.tex"
     assert main(["latex", model, "-o", str(tex), "--pdf"]) == 0
