@@ -151,8 +151,8 @@ def cmd_latex(args):
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
     print(f"wrote {path}")
     if args.pdf:
-        pdf, _ = write_pdf(path)
-        print(f"wrote {pdf}")
+        write_pdf(path)
+        print(f"wrote {path[:-4]}.pdf")
     return 0
 
 

@@ -75,13 +75,14 @@ def compare_models(a, b, loss=None):
         lines.append(f"{model.name}: {model.title}  (own loss: {own or 'as written'})")
         verdicts = {l: {r.name: r.verdict for r in model.check(loss=None if l == own else l).results}
                     for l in losses}
-        header = "  " + f"{'claim':<10} " + " ".join(f"{l:<8}" for l in losses) + "formula"
+        width = max([len(n) for n in model.claims] + [5])
+        header = "  " + f"{'claim':<{width}} " + " ".join(f"{l:<8}" for l in losses) + "formula"
         lines.append(header)
         entry = {}
         for name, formula in model.claims.items():
             row = {l: verdicts[l][name] for l in losses}
             entry[name] = {"formula": formula, "verdicts": row}
-            lines.append("  " + f"{name:<10} " + " ".join(f"{row[l]:<8}" for l in losses) + formula)
+            lines.append("  " + f"{name:<{width}} " + " ".join(f"{row[l]:<8}" for l in losses) + formula)
             if loss and row[loss] != "holds":
                 ok = False
         data[model.name] = entry
