@@ -3,6 +3,7 @@
 Shares no code with the engine's rules or the numeric compiler: each node is rebuilt entry by
 entry, and derivatives come from SymPy's scalar ``diff`` of the explicit cost.
 """
+import itertools
 import random
 
 import sympy as sp
@@ -83,6 +84,12 @@ def explicit(x, env):
             return ev(n.arg).det()
         if isinstance(n, MatrixElement):
             return ev(n.parent)[int(n.i), int(n.j)]
+        if isinstance(n, sp.Sum):
+            # SymPy writes an entry of a product, (A B)[0, 0], as a Sum over symbolic ranges
+            indices = [i for i, _, _ in n.limits]
+            ranges = [range(dim(lo), dim(hi) + 1) for _, lo, hi in n.limits]
+            return sp.Add(*[ev(n.function.xreplace(dict(zip(indices, map(sp.Integer, values)))))
+                            for values in itertools.product(*ranges)])
         if not n.args:
             return n
         return n.func(*[ev(a) for a in n.args])
