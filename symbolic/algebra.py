@@ -3,6 +3,8 @@
 Transposes sit on symbols only (``(AB)ᵀ = BᵀAᵀ`` is applied eagerly), scalar factors stand in
 front of products, and all-ones factors of a Hadamard product are dropped.
 """
+import functools
+
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
@@ -10,6 +12,7 @@ from .functions import Softmax, elementwise
 from .shapes import is_matrix, shape_of
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def T(x):
     """xᵀ with the transpose pushed down to the symbols."""
     if not is_matrix(x):
