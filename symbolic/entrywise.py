@@ -9,6 +9,7 @@ import functools
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .algebra import add, hadamard, scale
 from .functions import ELEMENT, elementwise, scalar_body
@@ -95,6 +96,9 @@ def simplify_entrywise(node):
     """An equal, shorter form of an entry-wise region, or None when none is found."""
     atoms = {}
     scalar = lower(node, atoms)
+    # Traces, determinants and entries in coefficients hold matrices that cancel must not touch.
+    hidden = {t: sp.Dummy(f"t{i}") for i, t in enumerate(scalar.atoms(sp.Trace, sp.Determinant, MatrixElement, sp.Sum))}
+    scalar = scalar.xreplace(hidden)
     if not atoms or not could_cancel(scalar):
         return None
     cancelled = sp.cancel(scalar)
@@ -103,6 +107,7 @@ def simplify_entrywise(node):
     if sp.count_ops(simpler) >= sp.count_ops(scalar):
         return None
     inverse = {s: m for m, s in atoms.items()}
+    simpler = simpler.xreplace({d: t for t, d in hidden.items()})
     try:
         return lift(simpler, inverse, shape_of(node))
     except ValueError:

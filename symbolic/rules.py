@@ -168,7 +168,10 @@ def scalar_chain_rule(node, g, active):
     dummies = {a: sp.Dummy(f"s{i}") for i, a in enumerate(atoms)}
     f = node.xreplace(dummies)
     back = {d: a for a, d in dummies.items()}
-    return [(a, g * sp.diff(f, d).xreplace(back)) for a, d in dummies.items() if active(a)]
+    try:
+        return [(a, g * sp.diff(f, d).xreplace(back)) for a, d in dummies.items() if active(a)]
+    except (ValueError, TypeError) as e:
+        raise NoRuleError(f"cannot differentiate the scalar expression '{node}': {' '.join(str(e).split())}") from None
 
 
 SCALAR_ATOMS = (sp.Symbol, sp.Trace, sp.Determinant, MatrixElement)
