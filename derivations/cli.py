@@ -58,6 +58,7 @@ def build_parser():
     v.add_argument("--sizes")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--json", action="store_true")
+    v.add_argument("--plot", metavar="FILE.png", help="draw finite-difference error against step size")
     c = sub.add_parser("check", help="check a model's claims (or your own)")
     c.add_argument("model")
     c.add_argument("--claim", action="append", default=[], help='"q = formula" (repeatable)')
@@ -110,8 +111,13 @@ def cmd_derive(args):
 def cmd_verify(args):
     from .verify import verify_model
     model = load(args.model)
-    report = verify_model(model, seed=args.seed, sizes=model_sizes(model, args.sizes))
+    sizes = model_sizes(model, args.sizes)
+    report = verify_model(model, seed=args.seed, sizes=sizes)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report)
+    if args.plot:
+        from .plot import plot
+        plot(model, args.plot, args.seed, sizes)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0 if report.ok else 1
 
 

@@ -1,5 +1,6 @@
 """What `derive` and `compare` print: results layer by layer, steps, side-by-side verdicts."""
 import json
+import sys
 
 import sympy as sp
 
@@ -66,6 +67,13 @@ def show_derivation(model, wrt, layout, expand, steps, fmt):
     return "\n".join(lines)
 
 
+def progress(message):
+    """A status line on a terminal's stderr (never in pipes or logs: output stays byte-identical)."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\033[K{message}" if message else "\r\033[K")
+        sys.stderr.flush()
+
+
 def compare_models(a, b, loss=None):
     """Each model's claims with its verdict under its own loss and under every other loss."""
     losses = [loss] if loss else list(LOSSES)
@@ -73,8 +81,11 @@ def compare_models(a, b, loss=None):
     for model in (a, b):
         own = model.loss.get("name")
         lines.append(f"{model.name}: {model.title}  (own loss: {own or 'as written'})")
-        verdicts = {l: {r.name: r.verdict for r in model.check(loss=None if l == own else l).results}
-                    for l in losses}
+        verdicts = {}
+        for l in losses:
+            progress(f"checking {model.name} under {l}")
+            verdicts[l] = {r.name: r.verdict for r in model.check(loss=None if l == own else l).results}
+        progress("")
         width = max([len(n) for n in model.claims] + [5])
         header = "  " + f"{'claim':<{width}} " + " ".join(f"{l:<8}" for l in losses) + "formula"
         lines.append(header)

@@ -93,3 +93,18 @@ def test_unreadable_model_file(capsys, tmp_path):
     bad.write_text("name = [unclosed")
     code, _, err = run(capsys, "check", str(bad))
     assert code == 2 and "not valid TOML" in err and err.count("\n") == 1
+
+
+def test_verify_plot_writes_a_png(capsys, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is the optional 'plot' extra (installed with 'test')")
+    target = tmp_path / "fd.png"
+    code, _, err = run(capsys, "verify", "--plot", str(target))
+    assert code == 0 and target.read_bytes()[:4] == b"\x89PNG" and "wrote" in err
+
+
+def test_compare_answers_the_seed_question(capsys):
+    code, out, _ = run(capsys, "compare", "ng", "sudeep", "--json")
+    data = json.loads(out)
+    assert data["ng"]["delta4"]["verdicts"] == {"bce": "holds", "mse": "fails", "ce": "fails"}
+    assert data["sudeep"]["delta3"]["verdicts"]["mse"] == "holds"
+    assert data["sudeep"]["delta3"]["verdicts"]["bce"] == "fails"

@@ -1,0 +1,66 @@
+"""`tracegrad verify --plot FILE.png`: central-difference error against step size, per parameter.
+
+The curve is V-shaped: truncation error falls as h², round-off error grows as ε/h.  The step
+the checker would choose, ∛ε·max(1, |θ|), is marked.  Needs the optional matplotlib.
+"""
+import numpy as np
+import sympy as sp
+
+from numeric import compile_expression
+from symbolic.errors import TracegradError
+
+from .points import draw_points
+
+STEPS = np.logspace(-13, -1, 37)
+
+
+def error_curves(model, seed=0, sizes=None):
+    """{parameter: relative errors of central differences at each step in STEPS}."""
+    d = model.derivation
+    cost = compile_expression(d.program.expand(d.program.cost))
+    params = [x for x in d.wrt if isinstance(x, sp.MatrixSymbol)]
+    gradients = {x: compile_expression(d.gradient(x)) for x in params}
+
+    def slopes(point):
+        return {x: float(np.sum(np.asarray(gradients[x](point)) * np.random.default_rng([seed, 7, k])
+                                .normal(size=point[x].shape))) for k, x in enumerate(params)}
+
+    # A point where a whole ReLU layer is dead gives zero slopes: take the first with none zero.
+    candidates = [(p, slopes(p)) for p in draw_points(model, seed, sizes)]
+    point, exacts = next(((p, s) for p, s in candidates if all(s.values())), candidates[0])
+    curves = {}
+    for k, x in enumerate(params):
+        v = np.random.default_rng([seed, 7, k]).normal(size=point[x].shape)
+        exact = exacts[x]
+        along = lambda h: float(np.real(cost({**point, x: point[x] + h * v})).item())
+        errors = [abs((along(h) - along(-h)) / (2 * h) - exact) / max(abs(exact), 1e-300) for h in STEPS]
+        curves[x.name] = np.maximum(errors, 1e-17)
+    return curves
+
+
+def plot(model, path, seed=0, sizes=None):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise TracegradError("--plot needs matplotlib: pip install 'tracegrad[plot]'") from None
+    curves = error_curves(model, seed, sizes)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, errors in curves.items():
+        ax.loglog(STEPS, errors, label=name, lw=1.2)
+    chosen = np.cbrt(np.finfo(float).eps)
+    ax.axvline(chosen, color="k", ls="--", lw=1)
+    ax.text(chosen * 1.2, ax.get_ylim()[1] / 10, "chosen step ∛ε", fontsize=8)
+    ax.set_xlabel("step h")
+    ax.set_ylabel("relative error of the central difference")
+    ax.set_title(f"{model.name}: finite-difference error against step (seed {seed})")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as e:
+        raise TracegradError(f"cannot write {path}: {e.strerror}") from None
+    finally:
+        plt.close(fig)
+    return path
