@@ -194,7 +194,7 @@ class _Parser:
 
     # expressions
 
-    def eval(self, node):
+    def translate(self, node):
         visit = getattr(self, "visit_" + type(node).__name__, None)
         if visit is None:
             self.fail(node, f"{_REFUSED.get(type(node), type(node).__name__)} is not allowed")
@@ -240,23 +240,23 @@ class _Parser:
         if "__" in node.attr:
             self.fail(node, f"attribute '{node.attr}' is not allowed")
         if node.attr == "T":
-            return bc.transpose(self.eval(node.value))
+            return bc.transpose(self.translate(node.value))
         self.fail(node, f"attribute '.{node.attr}' is not allowed (only .T and np. functions)")
 
     def visit_BinOp(self, node):
         op = _BINOPS.get(type(node.op), type(node.op).__name__)
         if op in ("//", "%", "<<", ">>", "|", "^", "&"):
             self.fail(node, f"operator '{op}' is not allowed")
-        a, b, where = self.eval(node.left), self.eval(node.right), self.segment(node)
+        a, b, where = self.translate(node.left), self.translate(node.right), self.segment(node)
         if op == "@":
             return bc.matmul(a, b, where)
         return bc.power(a, b, where) if op == "**" else bc.binary(op, a, b, where)
 
     def visit_UnaryOp(self, node):
         if isinstance(node.op, ast.USub):
-            return bc.negate(self.eval(node.operand))
+            return bc.negate(self.translate(node.operand))
         if isinstance(node.op, ast.UAdd):
-            return self.eval(node.operand)
+            return self.translate(node.operand)
         self.fail(node, f"operator '{'not' if isinstance(node.op, ast.Not) else '~'}' "
                         f"is not allowed")
 
@@ -266,11 +266,11 @@ class _Parser:
         op = _COMPARISONS[type(node.ops[0])]
         if op not in (">", ">=", "<", "<="):
             self.fail(node, f"comparison '{op}' is not allowed (only >, >=, <, <=)")
-        a, b = self.eval(node.left), self.eval(node.comparators[0])
+        a, b = self.translate(node.left), self.translate(node.comparators[0])
         return bc.compare(op, a, b, self.segment(node))
 
     def visit_Subscript(self, node):
-        target, index = self.eval(node.value), node.slice
+        target, index = self.translate(node.value), node.slice
         items = list(index.elts) if isinstance(index, ast.Tuple) else [index]
         if len(items) == 1 and isinstance(items[0], ast.Slice):
             items.append(ast.Slice())
@@ -301,7 +301,7 @@ class _Parser:
         args = node.args
         if mode != "values" and len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
             args = args[0].elts
-        values = [self.size(a) if mode == "sizes" else self.eval(a) for a in args]
+        values = [self.size(a) if mode == "sizes" else self.translate(a) for a in args]
         try:
             inspect.signature(handler).bind(None, *values, **keywords)
         except TypeError as e:
@@ -395,7 +395,7 @@ def parse_formula(text, names, *, derivative=None):
     Raises FormulaError, or ShapeError for shapes that do not compose.
     """
     parser = _Parser(text, names, derivative)
-    return parser.run(parser.eval)
+    return parser.run(parser.translate)
 
 
 def parse_dim(text, dims):
