@@ -11,7 +11,7 @@ import numpy as np
 import sympy as sp
 
 from numeric import evaluate
-from symbolic.algebra import T, add, normal, scale
+from symbolic.algebra import add, normal, scale
 from symbolic.errors import TracegradError
 from symbolic.shapes import fmt, same_shape, shape_of
 

@@ -3,7 +3,6 @@ and a nearby formula that does hold, found by small edits of the claim's text.""
 import re
 
 import numpy as np
-import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbolic.algebra import T, hadamard

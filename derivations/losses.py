@@ -1,5 +1,4 @@
 """Loss swap: the same network with its cost replaced by a standard loss."""
-import sympy as sp
 
 from symbolic import Program
 from symbolic.errors import TracegradError

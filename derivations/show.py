@@ -2,7 +2,6 @@
 import json
 import sys
 
-import sympy as sp
 
 from symbolic.printing import Printer, format_steps
 
