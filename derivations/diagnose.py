@@ -9,6 +9,7 @@ from symbolic.algebra import T, hadamard
 from symbolic.entrywise import derivative_of
 from symbolic.errors import TracegradError
 from symbolic.printing import to_text
+from symbolic.rewrites import naming_table
 from symbolic.shapes import same_shape, shape_of
 
 MAX_EDITS = 80
@@ -64,7 +65,7 @@ def describe_factor(ratios, checker):
 
 
 def activation_notes(checker, claim, truth, claim_values, truth_values):
-    notes = []
+    notes, names = [], naming_table(checker.program)
     for symbol, expr in checker.program.definitions:
         if not isinstance(expr, ElementwiseApplyFunction):
             continue
@@ -72,7 +73,8 @@ def activation_notes(checker, claim, truth, claim_values, truth_values):
         for s in (slope, T(slope)):
             if not same_shape(shape_of(s), shape_of(claim)):
                 continue
-            label = f"f′({to_text(expr.expr, 'unicode')}) = {to_text(slope, 'unicode')} (from {symbol} = {to_text(expr, 'unicode')})"
+            named = slope.xreplace(names)
+            label = f"f′({to_text(expr.expr, 'unicode')}) = {to_text(named, 'unicode')} (from {symbol} = {to_text(expr, 'unicode')})"
             if checker.agree(checker.values(hadamard(claim, s)), truth_values) == "yes":
                 notes.append(f"missing activation derivative: multiplying by {label} entry-wise makes it hold")
             elif checker.agree(claim_values, checker.values(hadamard(truth, s))) == "yes":
