@@ -1,6 +1,8 @@
 """numpy side of tracegrad: evaluate SymPy expressions and take numeric derivatives."""
+from numeric.codegen import generate_module
 from numeric.compile import CompiledExpression, compile_expression, evaluate
 from numeric.finite import central_difference, complex_step, directional_complex_step
 
 __all__ = ["CompiledExpression", "compile_expression", "evaluate",
-           "central_difference", "complex_step", "directional_complex_step"]
+           "central_difference", "complex_step", "directional_complex_step",
+           "generate_module"]
