@@ -1,11 +1,15 @@
-"""Seeded test points: distinct sizes for every dimension, data of the kind each input holds."""
+"""Seeded test points: distinct sizes for every dimension, data of the kind each input holds;
+for gradient checks, points chosen for coverage (every ReLU unit both on and off)."""
 import numpy as np
 import sympy as sp
 
 from symbolic.errors import TracegradError
+from symbolic.shapes import shape_of
 
 DEFAULT_SIZES = (5, 4, 3, 6, 7, 2, 8, 9, 10, 11, 12, 13)
 SEEDS_PER_SIZE_SET = 2
+ATTEMPTS = 400              # candidate points drawn (seeded) before settling for partial coverage
+MAX_CONDITIONING = 1e4      # κ_J above this: an output is saturated
 
 
 def size_sets(model, sizes=None):
@@ -22,7 +26,24 @@ def size_sets(model, sizes=None):
     return [first, {d: v + 1 for d, v in first.items()}]
 
 
-def draw(kind, rows, cols, rng):
+def example_dims(model):
+    """Dimensions that every input has and no parameter has: the examples (none for one example)."""
+    shapes = [set(s.shape) for n, s in model.symbols.items() if isinstance(s, sp.MatrixSymbol)]
+    inputs = [set(s.shape) for s in model.symbols.values()
+              if isinstance(s, sp.MatrixSymbol) and s not in model.params]
+    in_params = set().union(*(set(s.shape) for s in model.params if isinstance(s, sp.MatrixSymbol)))
+    common = set.intersection(*inputs) if inputs else set()
+    return {d for d in common if d in model.dims.values() and d not in in_params} if shapes else set()
+
+
+def square_sizes(model, first):
+    """Every dimension but the examples set to one size, so every weight matrix is square."""
+    examples = example_dims(model)
+    side = max((v for d, v in first.items() if d not in examples), default=3)
+    return {d: (v if d in examples else side) for d, v in first.items()}
+
+
+def draw(kind, rows, cols, rng, scale=1.0):
     if kind == "positive":
         return rng.uniform(0.5, 2.0, (rows, cols))
     if kind == "binary":
@@ -38,23 +59,66 @@ def draw(kind, rows, cols, rng):
         n, k = (rows, cols) if along_rows else (cols, rows)
         out = rng.dirichlet(np.ones(k), n)
         return out if along_rows else out.T
-    return rng.normal(0.0, 0.8, (rows, cols))
+    return rng.normal(0.0, 0.8 * scale, (rows, cols))
+
+
+def draw_point(model, dims, rng):
+    """One point: weight matrices scaled by 1/√fan as in He/Glorot initialisation, so that deep
+    or wide layers do not saturate; bias vectors small but never zero, so that units switch on
+    for some examples and off for others."""
+    point = dict(dims)
+    for name, symbol in model.symbols.items():
+        if isinstance(symbol, sp.MatrixSymbol):
+            rows, cols = (int(sp.sympify(d).xreplace(dims)) for d in symbol.shape)
+            if rows * cols > 50_000_000:
+                raise TracegradError(f"'{name}' would have {rows}×{cols} entries: sizes too large")
+            scale = 1.0
+            if symbol in model.params:
+                scale = min(1.0, np.sqrt(8 / max(rows, cols))) if min(rows, cols) > 1 else 0.25
+            point[symbol] = draw(model.kinds.get(name, "real"), rows, cols, rng, scale)
+        else:
+            point[symbol] = float(rng.uniform(0.5, 1.5))
+    return point
 
 
 def draw_points(model, seed, sizes=None):
     """Points as {symbol: value} mappings (dimension symbols included), reproducible from ``seed``."""
-    points = []
-    for k, dims in enumerate(size_sets(model, sizes)):
+    return [draw_point(model, dims, np.random.default_rng([seed, k, j]))
+            for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
+
+
+def coverage_problem(checker, point, examples):
+    """Why ``point`` is a weak test point ('' when it is a good one): a ReLU unit on for every
+    example or for none, an example with no active unit, a saturated output, a kink."""
+    for expr, (z, _) in zip(checker.branch_exprs, checker.kinks):
+        active = np.real(np.asarray(z(point))) > 0
+        rows, cols = shape_of(expr)
+        if cols in examples or rows in examples:
+            per_unit = active if cols in examples else active.T      # units × examples
+            if per_unit.shape[1] > 1 and not np.all(per_unit.any(axis=1) & ~per_unit.all(axis=1)):
+                return "a hidden unit is active for every example or for none"
+            if per_unit.shape[0] > 1 and not np.all(per_unit.any(axis=0)):
+                return "an example has no active unit in a hidden layer"
+        elif active.size > 1 and (active.all() or not active.any()):
+            return "a hidden layer is all on or all off"
+    if checker.conditioning(point) > MAX_CONDITIONING:
+        return "an output is saturated"
+    return checker.on_kink(point)
+
+
+def coverage_points(model, checker, seed, sizes=None):
+    """Seeded points that pass ``coverage_problem``: per size set (the model's, one larger, and
+    one with square layers), ``SEEDS_PER_SIZE_SET`` points, each the first of ``ATTEMPTS``
+    candidates that covers.  Returns [(point, attempts, problem or '')]."""
+    examples = example_dims(model)
+    first, larger = size_sets(model, sizes)
+    chosen = []
+    for k, dims in enumerate((first, larger, square_sizes(model, first))):
         for j in range(SEEDS_PER_SIZE_SET):
-            rng = np.random.default_rng([seed, k, j])
-            point = dict(dims)
-            for name, symbol in model.symbols.items():
-                if isinstance(symbol, sp.MatrixSymbol):
-                    rows, cols = (int(sp.sympify(d).xreplace(dims)) for d in symbol.shape)
-                    if rows * cols > 50_000_000:
-                        raise TracegradError(f"'{name}' would have {rows}×{cols} entries: sizes too large")
-                    point[symbol] = draw(model.kinds.get(name, "real"), rows, cols, rng)
-                else:
-                    point[symbol] = float(rng.uniform(0.5, 1.5))
-            points.append(point)
-    return points
+            for attempt in range(ATTEMPTS):
+                point = draw_point(model, dims, np.random.default_rng([seed, k, j, attempt]))
+                problem = coverage_problem(checker, point, examples)
+                if not problem:
+                    break
+            chosen.append((point, attempt + 1, problem))
+    return chosen

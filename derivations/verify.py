@@ -1,28 +1,38 @@
-"""`tracegrad verify`: every derived gradient against complex-step directional derivatives."""
+"""`tracegrad verify`: every derived gradient against complex-step directional derivatives, at
+coverage-selected points, with tolerances from a rounding-error model (``numeric.gradcheck``)."""
 from dataclasses import dataclass
 
-import numpy as np
 import sympy as sp
 
-from numeric import compile_expression, directional_complex_step
+from numeric.gradcheck import GradientChecker, explain, localise, verdict_of
 
-from .points import draw_points
-
-TOLERANCE = 1e-9
+from .points import coverage_points
 
 
 @dataclass(frozen=True)
 class GradientCheck:
     name: str
     verdict: str          # pass | fail | inconclusive
-    worst_error: float    # relative error of ⟨∇J, v⟩ against Im J(θ + i h v)/h, over the points
+    worst_ratio: float    # max over directions and points of |predicted − measured| / bound
+    worst_error: float    # max relative error |predicted − measured| / |measured|
+    directions: int
+    reason: str = ""      # why inconclusive, or the diagnosis of a failure
+    worst_entries: tuple = ()   # ((index, derived, true), ...) for a failure
+
+    def as_dict(self):
+        return {"name": self.name, "verdict": self.verdict, "worst_ratio": self.worst_ratio,
+                "worst_error": self.worst_error, "directions": self.directions,
+                "reason": self.reason,
+                "worst_entries": [{"index": list(i), "derived": a, "true": b} for i, a, b in self.worst_entries]}
 
 
 @dataclass(frozen=True)
 class VerifyReport:
     model: str
     seed: int
-    sizes: tuple
+    sizes: tuple          # one {dim: size} per point
+    attempts: tuple       # candidate points drawn to reach coverage, per point
+    coverage: tuple       # '' or what a point still lacks, per point
     checks: tuple
 
     @property
@@ -30,15 +40,26 @@ class VerifyReport:
         return all(c.verdict == "pass" for c in self.checks)
 
     def as_dict(self):
-        return {"model": self.model, "seed": self.seed, "sizes": [dict(s) for s in self.sizes],
-                "checks": [c.__dict__ for c in self.checks], "ok": self.ok}
+        return {"model": self.model, "seed": self.seed,
+                "points": [{"sizes": dict(s), "attempts": a, "coverage": c or "full"}
+                           for s, a, c in zip(self.sizes, self.attempts, self.coverage)],
+                "checks": [c.as_dict() for c in self.checks], "ok": self.ok}
 
     def __str__(self):
+        unique = [s for i, s in enumerate(self.sizes) if s not in self.sizes[:i]]
         lines = [f"model {self.model}: derived gradients vs complex-step directional derivatives "
-                 f"(seed {self.seed}; sizes " + "; ".join(", ".join(f"{k}={v}" for k, v in s.items())
-                                                         for s in self.sizes) + ")"]
+                 f"(seed {self.seed}; {len(self.sizes)} points, sizes "
+                 + "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in unique) + ")"]
+        weak = [c for c in self.coverage if c]
+        if weak:
+            lines.append(f"  note: {len(weak)} point(s) without full coverage: {weak[0]}")
         for c in self.checks:
-            lines.append(f"  ∇{c.name:<8} {c.verdict:<12} worst relative error {c.worst_error:.1e}")
+            lines.append(f"  ∇{c.name:<8} {c.verdict:<12} worst error/bound {c.worst_ratio:.2g}, "
+                         f"relative error {c.worst_error:.1e} ({c.directions} directions)")
+            if c.reason:
+                lines.append(f"  {'':<9} {c.reason}")
+            for index, derived, true in c.worst_entries:
+                lines.append(f"  {'':<9} entry {index}: derived {derived:.6g}, true {true:.6g}")
         passed = sum(c.verdict == "pass" for c in self.checks)
         lines.append(f"  {passed} of {len(self.checks)} pass")
         return "\n".join(lines)
@@ -46,28 +67,39 @@ class VerifyReport:
 
 def verify_model(model, seed=0, sizes=None):
     d = model.derivation
-    cost = compile_expression(d.program.expand(d.program.cost))
-    points = draw_points(model, seed, sizes)
-    checks = []
-    for x in d.wrt:
-        if not isinstance(x, sp.MatrixSymbol):
-            continue
-        gradient = compile_expression(d.gradient(x))
-        worst, finite = 0.0, True
-        for k, point in enumerate(points):
-            v = np.random.default_rng([seed, k, 99]).normal(size=point[x].shape)
-            predicted = float(np.sum(np.asarray(gradient(point)) * v))
+    gradients = {x: d.gradient(x) for x in d.wrt if isinstance(x, sp.MatrixSymbol)}
+    checker = GradientChecker(d.program.expand(d.program.cost), gradients)
+    chosen = coverage_points(model, checker, seed, sizes)
+    measurements = []
+    for k, (point, _, _) in enumerate(chosen):
+        measurements += checker.measure(point, k, _rng(seed, k))
+    checks = [summarise(checker, chosen, model, x.name, [m for m in measurements if m.block == x.name], x)
+              for x in gradients]
+    together = [m for m in measurements if m.block == "all"]
+    if together:
+        checks.append(summarise(checker, chosen, model, "all", together, None))
+    dims = [{k.name: v for k, v in p.items() if k in model.dims.values()} for p, _, _ in chosen]
+    return VerifyReport(model.name, seed, tuple(dims), tuple(a for _, a, _ in chosen),
+                        tuple(c for _, _, c in chosen), tuple(checks))
 
-            def along(a, point=point):
-                return cost({**point, x: a})
 
-            measured = directional_complex_step(along, point[x], v)
-            if not (np.isfinite(predicted) and np.isfinite(measured)):
-                finite = False
-                continue
-            worst = max(worst, abs(predicted - measured) / max(abs(measured), abs(predicted), 1e-12))
-        verdict = "inconclusive" if not finite else ("pass" if worst <= TOLERANCE else "fail")
-        checks.append(GradientCheck(x.name, verdict, worst))
-    dims = [{k.name: v for k, v in p.items() if k in model.dims.values()} for p in points]
-    unique = [s for i, s in enumerate(dims) if s not in dims[:i]]
-    return VerifyReport(model.name, seed, tuple(unique), tuple(checks))
+def _rng(seed, k):
+    import numpy as np
+    return np.random.default_rng([seed, k, 7])
+
+
+def summarise(checker, chosen, model, name, ms, x):
+    verdict = verdict_of(ms)
+    worst = max(ms, key=lambda m: m.ratio)
+    relative = max(m.error / max(abs(m.measured), 1e-300) for m in ms)
+    reason, entries = "", ()
+    if verdict == "inconclusive":
+        reason = next(m.reason for m in ms if m.verdict == "inconclusive")
+    elif verdict == "fail" and x is not None:
+        failed = next(m for m in ms if m.verdict == "fail")
+        point = chosen[failed.point][0]
+        entries, derived, true = localise(checker, point, x)
+        dims = {k.name: v for k, v in point.items() if k in model.dims.values()}
+        reason = explain(derived, true, dims)
+        entries = tuple((tuple(int(i) for i in idx), a, b) for idx, a, b in entries)
+    return GradientCheck(name, verdict, float(worst.ratio), float(relative), len(ms), reason, entries)

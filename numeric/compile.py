@@ -25,6 +25,7 @@ from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
+from numeric.errorbound import magnitude
 from symbolic.errors import TracegradError
 from symbolic.functions import Softmax, relu, sigmoid, step
 
@@ -410,6 +411,8 @@ RULES = {
     sp.floor: _ufunc(lambda x: np.floor(np.real(x))),  # sizes of stepped slices
     sp.ceiling: _ufunc(lambda x: np.ceil(np.real(x))),
     sp.Abs: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x)),
+    magnitude: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x)),
+    sp.re: _ufunc(np.real),
     sp.sign: _ufunc(lambda x: np.sign(np.real(x))),
     sp.Max: _ufunc(_pick_real(operator.ge)),
     sp.Min: _ufunc(_pick_real(operator.le)),

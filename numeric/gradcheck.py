@@ -1,0 +1,255 @@
+"""Gradient checks that never cry wolf: complex-step directional derivatives, a tolerance from a
+rounding-error model, and three verdicts (pass / fail / inconclusive).
+
+At a point θ and a direction v, the derived gradients predict ⟨∇J, v⟩ = Σ_X ⟨G_X, v_X⟩ and the
+complex step measures Im J(θ + i·h·v)/h (h = 1e-30: no cancellation, no truncation).  The two
+may differ by rounding only, bounded by
+
+    C·u·( ⟨ε(G), |v|⟩ + N·⟨|G|, |v|⟩ + κ_J·⟨|G|, |v|⟩ )
+
+ε(G): the rounding model of the gradient formula (``errorbound``); N: the length of the dot
+product; κ_J: how many relative roundings the cost passes to its derivative (its node count plus
+the relative error of every element-wise derivative on its path, which is where saturation
+shows).  A check is ``inconclusive`` — never ``fail`` — when a value is not finite, a branch
+argument (a ReLU pre-activation) is within its rounding error of the kink, or the bound is too
+loose to resolve a relative error of ``RESOLUTION``.
+"""
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from symbolic.entrywise import derivative_of
+from symbolic.errors import TracegradError
+
+from .compile import compile_expression
+from .errorbound import UNIT_ROUNDOFF, NoErrorModel, absval, branch_arguments, rounding_bound
+from .finite import directional_complex_step
+
+SAFETY = 8              # C: covers library functions' few ulps and the complex-step side
+RESOLUTION = 1e-6       # a bound looser than this relative to the value cannot resolve real bugs
+FALLBACK_RTOL = 1e-9    # only when a formula has no rounding model
+H = 1e-30
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """⟨∇J, v⟩ along one direction at one point."""
+    block: str            # the parameter the direction moves, or "all"
+    point: int
+    predicted: float
+    measured: float
+    bound: float
+    verdict: str          # pass | fail | inconclusive
+    reason: str = ""
+
+    @property
+    def error(self):
+        return abs(self.predicted - self.measured)
+
+    @property
+    def ratio(self):
+        """error / bound: ≤ 1 is within rounding."""
+        return self.error / self.bound if self.bound > 0 else (0.0 if self.error == 0 else np.inf)
+
+    def as_dict(self):
+        return {"block": self.block, "point": self.point, "predicted": self.predicted,
+                "measured": self.measured, "error": self.error, "bound": self.bound,
+                "ratio": self.ratio, "verdict": self.verdict, "reason": self.reason}
+
+
+def verdict_of(measurements):
+    """fail if any measurement fails; else inconclusive if any is; else pass."""
+    verdicts = {m.verdict for m in measurements}
+    return "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts or not verdicts else "pass"
+
+
+class GradientChecker:
+    """Derived gradients of one cost, compiled once, checked at any number of points."""
+
+    def __init__(self, cost, gradients):
+        self.blocks = tuple(gradients)
+        self.cost = compile_expression(cost)
+        self.gradients = {x: compile_expression(g) for x, g in gradients.items()}
+        self.bounds = {x: _compiled_bound(g) for x, g in gradients.items()}
+        self.magnitudes = {x: compile_expression(absval(g)) for x, g in gradients.items()}
+        self.branch_exprs = tuple(branch_arguments(cost))
+        self.kinks = [(compile_expression(z), _compiled_bound(z)) for z in self.branch_exprs]
+        self.slopes = [(compile_expression(d), _compiled_bound(d)) for d in _smooth_derivatives(cost)]
+        self.cost_size = _node_count(cost)
+
+    def with_gradient(self, x, expr):
+        """The same checker with the gradient of ``x`` replaced (to plant a bug)."""
+        other = copy.copy(self)
+        other.gradients = {**self.gradients, x: compile_expression(expr)}
+        return other
+
+    def on_kink(self, point):
+        """A reason when some branch argument is within its rounding error of 0, else ''."""
+        for z, bound in self.kinks:
+            value = np.real(z(point))
+            margin = SAFETY * UNIT_ROUNDOFF * (bound(point) if bound else 0)
+            if np.any(np.abs(value) <= margin):
+                return "a branch argument (e.g. a ReLU pre-activation) sits on its kink"
+        return ""
+
+    def conditioning(self, point):
+        """κ_J: relative roundings the complex step's derivative may carry."""
+        kappa = float(self.cost_size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for slope, bound in self.slopes:
+                if bound is None:
+                    continue
+                s, e = np.abs(slope(point)), bound(point)
+                rel = np.where(s > 0, e / s, 0.0)
+                kappa += float(np.max(rel, initial=0.0)) if np.all(np.isfinite(rel)) else np.inf
+        return kappa
+
+    def measure(self, point, index, rng, global_directions=2):
+        """Measurements at one point: one direction per block, then ``global_directions``.
+        Overflow, log 0 and the like give non-finite values, hence ``inconclusive``."""
+        with np.errstate(all="ignore"):
+            return self._measure(point, index, rng, global_directions)
+
+    def _measure(self, point, index, rng, global_directions):
+        kink = self.on_kink(point)
+        values = {x: np.asarray(g(point)) for x, g in self.gradients.items()}
+        sizes = {x: np.asarray(m(point)) for x, m in self.magnitudes.items()}
+        errors = {x: (np.asarray(b(point)) if b else 0.0) for x, b in self.bounds.items()}
+        kappa = self.conditioning(point)
+        plans = [(x.name, {x: rng.standard_normal(point[x].shape)}) for x in self.blocks]
+        plans += [("all", {x: rng.standard_normal(point[x].shape) for x in self.blocks})
+                  for _ in range(global_directions if len(self.blocks) > 1 else 0)]
+        out = []
+        for name, v in plans:
+            predicted = float(np.real(sum(np.sum(values[x] * d) for x, d in v.items())))
+            measured = self.along(point, v)
+            scale = sum(float(np.sum(sizes[x] * np.abs(d))) for x, d in v.items())
+            n = sum(d.size for d in v.values())
+            modelled = sum(float(np.sum(errors[x] * np.abs(d))) for x, d in v.items())
+            bound = SAFETY * UNIT_ROUNDOFF * (modelled + (n + kappa) * scale)
+            out.append(self.judge(name, index, predicted, measured, bound, kink))
+        return out
+
+    def along(self, point, v):
+        """Im J(θ + i·h·v)/h for a direction given block by block."""
+        shifted = {**point, **{x: point[x] + 1j * H * d for x, d in v.items()}}
+        return float(np.imag(np.asarray(self.cost(shifted)).reshape(()))) / H
+
+    def judge(self, name, index, predicted, measured, bound, kink):
+        def result(verdict, reason=""):
+            return Measurement(name, index, predicted, measured, bound, verdict, reason)
+        if not (np.isfinite(predicted) and np.isfinite(measured) and np.isfinite(bound)):
+            return result("inconclusive", "a value or its rounding bound is not finite")
+        if kink:
+            return result("inconclusive", kink)
+        if bound > RESOLUTION * max(abs(measured), abs(predicted)) and bound > 0:
+            return result("inconclusive", "ill-conditioned here (a saturated output or heavy "
+                                          "cancellation): rounding could hide a real error")
+        return result("pass" if abs(predicted - measured) <= bound else "fail")
+
+    def entries(self, point, x, indices):
+        """(derived, measured) gradient entries of block ``x`` at ``indices`` (per-entry complex steps)."""
+        derived = np.asarray(self.gradients[x](point))
+
+        def f(a):
+            return self.cost({**point, x: a})
+        measured = []
+        for k in indices:
+            e = np.zeros(point[x].shape)
+            e[k] = 1.0
+            measured.append(directional_complex_step(f, point[x], e, H))
+        return np.array([derived[k] for k in indices]), np.array(measured)
+
+
+def _compiled_bound(expr):
+    try:
+        bound = rounding_bound(expr)
+    except NoErrorModel:
+        return lambda point, expr=compile_expression(expr): FALLBACK_RTOL / UNIT_ROUNDOFF * np.abs(expr(point))
+    return None if bound is None else compile_expression(bound)
+
+
+def _smooth_derivatives(cost):
+    """f′(X) for every element-wise application f(X) in the cost whose f is smooth."""
+    found, seen, stack = [], set(), [cost]
+    while stack:
+        node = stack.pop()
+        if node in seen or not isinstance(node, sp.Basic):
+            continue
+        seen.add(node)
+        if isinstance(node, ElementwiseApplyFunction):
+            d = derivative_of(node)
+            if not isinstance(d, sp.ZeroMatrix) and d.free_symbols:
+                found.append(d)
+        stack.extend(node.args)
+    return found
+
+
+def _node_count(expr):
+    seen, stack = set(), [expr]
+    while stack:
+        node = stack.pop()
+        if node not in seen and isinstance(node, sp.Basic):
+            seen.add(node)
+            stack.extend(node.args)
+    return len(seen)
+
+
+def localise(checker, point, x, limit=400, worst=3):
+    """The worst entries of block ``x``: every entry for small blocks, else bisection on halves."""
+    shape = point[x].shape
+    indices = list(np.ndindex(shape))
+    while len(indices) > limit:
+        halves = (indices[: len(indices) // 2], indices[len(indices) // 2:])
+        gaps = []
+        for half in halves:
+            v = np.zeros(shape)
+            for k in half:
+                v[k] = 1.0
+            predicted = float(np.sum(np.asarray(checker.gradients[x](point)) * v))
+            gaps.append(abs(predicted - checker.along(point, {x: v})))
+        indices = halves[int(np.argmax(gaps))]
+    derived, measured = checker.entries(point, x, indices)
+    order = np.argsort(-np.abs(derived - measured))[:worst]
+    return [(indices[k], float(derived[k]), float(measured[k])) for k in order], derived, measured
+
+
+FACTORS = {2: "2", 0.5: "1/2", -1: "−1 (a sign)"}
+
+
+def explain(derived, measured, dims=None):
+    """What the derived/true mismatch looks like: a constant factor, a sign, a mask."""
+    if derived.shape != measured.shape:
+        return "shapes differ"
+    nonzero = np.abs(measured) > 1e-12 * max(1.0, float(np.max(np.abs(measured), initial=0)))
+    if np.any(nonzero):
+        ratios = derived[nonzero] / measured[nonzero]
+        if np.ptp(ratios) <= 1e-8 * max(1.0, abs(float(np.mean(ratios)))):
+            c = float(np.mean(ratios))
+            names = [n for k, n in FACTORS.items() if abs(c - k) < 1e-9]
+            for name, size in (dims or {}).items():
+                names += [f"{name}" for k in (size,) if abs(c - k) < 1e-9]
+                names += [f"1/{name}" for k in (size,) if abs(c * k - 1) < 1e-9]
+                names += [f"{name}/({name} − 1)" for k in (size,) if k > 1 and abs(c - k / (k - 1)) < 1e-9]
+                names += [f"({name} − 1)/{name}" for k in (size,) if k > 1 and abs(c - (k - 1) / k) < 1e-9]
+            return f"off by a constant factor {c:.6g}" + (f" ({', '.join(names)})" if names else "")
+    zero_derived = np.abs(derived) <= 1e-12 * max(1.0, float(np.max(np.abs(derived), initial=0)))
+    if np.all((derived == measured) | zero_derived | ~nonzero):
+        return "a mask: the formula is zero where the true gradient is not (a missing or extra 1[z > 0]?)"
+    if np.all(np.isclose(derived, measured) | ~nonzero | zero_derived):
+        return "a mask: the formula differs only where one side is zero"
+    return "entries differ without a simple pattern"
+
+
+def check_gradients(cost, gradients, points, seed=0):
+    """Measurements at every point (a list of value mappings), reproducible from ``seed``."""
+    if not gradients:
+        raise TracegradError("nothing to check: no matrix-valued gradients")
+    checker = GradientChecker(cost, gradients)
+    out = []
+    for k, point in enumerate(points):
+        out += checker.measure(point, k, np.random.default_rng([seed, k, 7]))
+    return checker, out

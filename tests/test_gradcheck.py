@@ -1,0 +1,123 @@
+"""The gradient checker: its rounding model bounds real errors (high-precision oracle), it never
+fails a correct gradient (false-alarm campaign), it catches the classic bugs (detection campaign),
+it says inconclusive at kinks, saturation and non-finite values, and it localises failures."""
+import numpy as np
+import pytest
+import sympy as sp
+
+import derivations
+from derivations.campaign import detections, false_alarms
+from derivations.points import coverage_points, draw_point, example_dims, size_sets
+from derivations.verify import verify_model
+from numeric import evaluate
+from numeric.errorbound import UNIT_ROUNDOFF, rounding_bound
+from numeric.gradcheck import GradientChecker, explain, localise, verdict_of
+from oracle import explicit
+
+VARDHAN = derivations.load("vardhan")
+
+
+def checker_of(model):
+    d = model.derivation
+    return GradientChecker(d.program.expand(d.program.cost),
+                           {x: d.gradient(x) for x in d.wrt if isinstance(x, sp.MatrixSymbol)})
+
+
+CHECKER = checker_of(VARDHAN)
+
+
+def explicit_value(expr, point, digits=40):
+    """expr at point in 40-digit arithmetic (the float inputs taken exactly), by the oracle."""
+    env = {s: sp.Matrix(v.shape[0], v.shape[1], [sp.Rational(float(a)) for a in v.ravel()])
+           if isinstance(s, sp.MatrixSymbol) else sp.Integer(v) for s, v in point.items()}
+    return np.array(sp.Matrix(explicit(expr, env)).evalf(digits).tolist(), dtype=float)
+
+
+@pytest.mark.parametrize("name", ["W1", "b2", "W3", "W4", "X"])
+def test_rounding_model_bounds_the_true_error(name):
+    x = VARDHAN.symbols[name]
+    g = VARDHAN.derivation.gradient(x)
+    dims = {VARDHAN.dims[k]: v for k, v in dict(n0=3, n1=2, n2=3, n3=2, m=3).items()}
+    point = draw_point(VARDHAN, dims, np.random.default_rng(5))
+    computed = np.asarray(evaluate(g, point))
+    exact = explicit_value(g, point)
+    bound = UNIT_ROUNDOFF * np.asarray(evaluate(rounding_bound(g), point))
+    assert np.all(np.abs(computed - exact) <= bound + 1e-300)
+    assert np.max(bound) < 1e-12 * max(1.0, np.max(np.abs(exact)))  # and is not vacuous
+
+
+def test_builtin_models_verify_at_covered_points():
+    for name in derivations.builtin_names():
+        report = verify_model(derivations.load(name), seed=1)
+        assert report.ok, str(report)
+        assert all(c.worst_ratio <= 1 for c in report.checks)
+
+
+def test_coverage_points_switch_every_unit_on_and_off():
+    chosen = coverage_points(VARDHAN, CHECKER, seed=0)
+    assert len(chosen) == 6 and all(problem == "" for _, _, problem in chosen)
+    m = next(iter(example_dims(VARDHAN)))
+    for point, _, _ in chosen:
+        assert point[m] > 1
+        for z in CHECKER.branch_exprs:
+            active = np.asarray(evaluate(z, point)) > 0
+            assert active.any(axis=1).all() and (~active).any(axis=1).all()
+    square = chosen[-1][0]
+    assert square[VARDHAN.dims["n1"]] == square[VARDHAN.dims["n2"]]
+
+
+def test_no_false_alarms_on_correct_gradients():
+    verdicts = false_alarms(VARDHAN, cases=150, seed=3, examples=(7, 64))
+    assert verdicts["fail"] == 0
+    assert verdicts["pass"] >= 100
+
+
+def test_every_bug_class_is_detected():
+    results = detections(VARDHAN, seed=0)
+    assert {r.bug for r in results} == {"missing 1/m", "m - 1 for m", "0.2% scaling",
+                                        "dropped activation derivative", "transpose in a square layer"}
+    missed = [r for r in results if not r.detected]
+    assert not missed
+
+
+def test_kink_saturation_and_non_finite_values_are_inconclusive():
+    dims = {VARDHAN.dims[k]: v for k, v in dict(n0=3, n1=4, n2=3, n3=2, m=5).items()}
+    point = draw_point(VARDHAN, dims, np.random.default_rng(0))
+    on_kink = {**point, VARDHAN.symbols["X"]: np.zeros((3, 5)), VARDHAN.symbols["b1"]: np.zeros((4, 1))}
+    saturated = {**point, VARDHAN.symbols["b4"]: np.array([[60.0]])}
+    infinite = {**point, VARDHAN.symbols["b4"]: np.array([[np.inf]])}
+    for bad in (on_kink, saturated, infinite):
+        ms = CHECKER.measure(bad, 0, np.random.default_rng(1))
+        assert verdict_of(ms) == "inconclusive"
+        assert all(m.verdict != "fail" and m.reason for m in ms if m.verdict != "pass")
+
+
+def test_failures_are_localised_and_explained():
+    w2 = VARDHAN.symbols["W2"]
+    point = coverage_points(VARDHAN, CHECKER, seed=0)[0][0]
+    m = point[next(iter(example_dims(VARDHAN)))]
+    doubled = CHECKER.with_gradient(w2, sp.MatMul(m, VARDHAN.derivation.gradient(w2)))
+    worst, derived, true = localise(doubled, point, w2)
+    assert "factor" in explain(derived, true, {"m": m}) and "(m)" in explain(derived, true, {"m": m})
+    flipped = CHECKER.with_gradient(w2, sp.MatMul(-1, VARDHAN.derivation.gradient(w2)))
+    assert "sign" in explain(*localise(flipped, point, w2)[1:])
+    big, _, _ = localise(CHECKER, point, w2, limit=4)   # bisection path on a correct gradient
+    assert all(abs(a - b) <= 1e-12 * max(1, abs(b)) for _, a, b in big)
+
+
+def test_a_single_wrong_entry_is_found_by_bisection():
+    w1 = VARDHAN.symbols["W1"]
+    point = coverage_points(VARDHAN, CHECKER, seed=0)[0][0]
+    rows, cols = point[w1].shape
+    bump = np.zeros((rows, cols))
+    bump[rows - 1, 1] = 1e-3
+    planted = CHECKER.with_gradient(w1, sp.MatAdd(VARDHAN.derivation.gradient(w1),
+                                                  sp.MatrixSymbol("Bump", *w1.shape)))
+    worst, _, _ = localise(planted, {**point, sp.MatrixSymbol("Bump", *w1.shape): bump}, w1, limit=3)
+    assert worst[0][0] == (rows - 1, 1)
+
+
+def test_verify_report_is_deterministic_and_prints_its_seed():
+    a, b = verify_model(VARDHAN, seed=4), verify_model(VARDHAN, seed=4)
+    assert str(a) == str(b) and a.as_dict() == b.as_dict()
+    assert "seed 4" in str(a) and a.as_dict()["seed"] == 4
