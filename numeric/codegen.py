@@ -46,6 +46,7 @@ from symbolic.printing import to_text
 
 # precedence of the printed Python expression (higher binds tighter)
 CMP, ADD, MUL, UNARY, POW, ATOM = 30, 50, 60, 70, 80, 100
+LINE = 99   # longest generated line before a sum is broken over lines
 
 HELPERS = {
     "sigmoid": '''\
@@ -78,6 +79,7 @@ class Code:
     """Python source of an expression and its precedence."""
     text: str
     prec: int = ATOM
+    pieces: tuple = ()   # a sum's terms with their signs, where a long line may break
 
 
 def _fail(node, why="no code generation rule for this node"):
@@ -144,13 +146,21 @@ class _Printer:
         code = _rule(expr)(self, expr)
         if not local and _oriented(expr) in self.shared:
             name = self.temps.new()
-            self.lines.append(f"{name} = {code.text}")
+            self.line(name, code)
             self.bound[expr] = name
             return self.use(name)
         return code
 
     def assign(self, name, expr):
-        self.lines.append(f"{name} = {self(expr).text}")
+        self.line(name, self(expr))
+
+    def line(self, name, code):
+        line = f"{name} = {code.text}"
+        if len(line) > LINE - 4 and len(code.pieces) > 1:   # break a long sum before + / -
+            pad = " " * (len(name) + 4)
+            line = f"{name} = ({code.pieces[0]}" + "".join(
+                f"\n{pad}{piece}" for piece in code.pieces[1:]) + ")"
+        self.lines.append(line)
 
     def helper(self, name, *args):
         self.helpers.add(name)
@@ -163,11 +173,9 @@ class _Printer:
         """An integer size or index: integer arithmetic stays int, anything else is int(...)."""
         expr = sp.sympify(expr)
         code = self(expr)
-        if all(isinstance(a, (sp.Symbol, sp.Integer)) for a in expr.atoms()) and not \
-                any(isinstance(a, sp.Pow) and not (a.exp.is_Integer and a.exp >= 0)
-                    for a in sp.preorder_traversal(expr)) and \
-                all(isinstance(a, (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Integer))
-                    for a in sp.preorder_traversal(expr)):
+        if all(isinstance(a, (sp.Add, sp.Mul, sp.Symbol, sp.Integer)) or
+               (isinstance(a, sp.Pow) and a.exp.is_Integer and a.exp >= 0)
+               for a in sp.preorder_traversal(expr)):
             return code
         return Code(f"int({code.text})")
 
@@ -253,13 +261,13 @@ def _sum_text(p, terms):
     terms = sorted(terms, key=_negative)  # stable: only moves negative terms back
     first = terms[0]
     out = p(first)
-    text = out.text if out.prec >= ADD else f"({out.text})"
+    pieces = [out.text if out.prec >= ADD else f"({out.text})"]
     for t in terms[1:]:
         if _negative(t):
-            text += f" - {_wrap(p(-t), ADD + 1)}"
+            pieces.append(f"- {_wrap(p(-t), ADD + 1)}")
         else:
-            text += f" + {_wrap(p(t), ADD + 1)}"
-    return Code(text, ADD)
+            pieces.append(f"+ {_wrap(p(t), ADD + 1)}")
+    return Code(" ".join(pieces), ADD, tuple(pieces))
 
 
 def _matadd(p, e):
@@ -393,6 +401,18 @@ def _summation(p, e):
     return Code(f"sum({body.text} {' '.join(loops)})")
 
 
+def _trace(p, e):
+    """tr(c P Q) = c · sum(P ∘ Qᵀ): no product matrix is formed."""
+    if isinstance(e.arg, sp.MatMul):
+        coeff, mats = e.arg.as_coeff_matrices()
+        if len(mats) == 2:
+            P, Q = mats
+            pairs = [sp.HadamardProduct(P, T(Q)), sp.HadamardProduct(T(P), Q)]
+            had = min(pairs, key=_transposes)
+            return _scaled(p, coeff, Code(f"{_wrap(p(had), ATOM)}.sum()"))
+    return p.call("np.trace", p(e.arg))
+
+
 def _sized(fn):
     return lambda p, e: Code(f"{fn}(({_shape(p, e)}))")
 
@@ -410,7 +430,7 @@ MATRIX_RULES = {
     sp.HadamardPower: _hadamard_power,
     sp.MatPow: lambda p, e: p.call("np.linalg.matrix_power", p(e.base), p.size(e.exp)),
     sp.Inverse: _one_arg("np.linalg.inv"),
-    sp.Trace: _one_arg("np.trace"),
+    sp.Trace: _trace,
     sp.Determinant: _one_arg("np.linalg.det"),
     MatrixElement: _element,
     sp.OneMatrix: _sized("np.ones"),
@@ -813,7 +833,10 @@ def generate_module(derivation, title=None, wrt=None):
     sources, size_ = _dim_sources(dims, leaves)
     forward_text = _function(
         "forward(values)",
-        ["Every forward name, in program order, from the inputs and parameters in values."],
+        ["Every forward name, in program order, from the inputs and parameters in values."] +
+        (["", "Also returned, for backward to reuse: " +
+          ", ".join(n for n in saved.values() if n in used_by_backward) + "."]
+         if any(n in used_by_backward for n in saved.values()) else []),
         fwd, kinds, leaves, dims, sources, size_, [],
         _wrap_dict(returned, "    "))
     backward_text = _function(
@@ -863,7 +886,7 @@ def _function(signature, doc, printer, kinds, leaves, dims, sources, size_, cach
         if name in used:
             key = kinds[name][1]
             lines.append(f'    {name} = cache["{key}"]')
-    lines += [f"    {line}" for line in printer.lines]
+    lines += [f"    {line}" for text in printer.lines for line in text.split("\n")]
     lines += ret
     return "\n".join(lines)
 

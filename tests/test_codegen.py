@@ -169,7 +169,7 @@ with warnings.catch_warnings():
     from test_properties import leaves, programs, values_for  # noqa: E402
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+@settings(max_examples=20, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(cost=programs(), seed=st.integers(0, 2**32 - 1))
 def test_random_programs_against_the_evaluator(cost, seed, tmp_path_factory):
