@@ -6,7 +6,11 @@ front of products, and all-ones factors of a Hadamard product are dropped.
 import functools
 
 import sympy as sp
+from sympy.core.operations import AssocOp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import canonicalize as _hadamard_canonical
+from sympy.matrices.expressions.matadd import canonicalize as _matadd_canonical
+from sympy.matrices.expressions.matmul import canonicalize as _matmul_canonical
 
 from .functions import Softmax, elementwise
 from .shapes import is_matrix, shape_of
@@ -62,8 +66,61 @@ def scale(c, x):
     if c == 0:
         return zeros_like(x) if is_matrix(x) else sp.Integer(0)
     if is_matrix(x):
-        return sp.MatMul(c, x).doit(deep=False) if isinstance(x, sp.MatMul) else c * x
+        # c * x would be MatMul(c, x).doit(): the same, with the deep part memoised
+        return sp.MatMul(c, x).doit(deep=False) if isinstance(x, sp.MatMul) else doit(sp.MatMul(c, x))
     return c * x
+
+
+def doit(x):
+    """``x.doit()``, memoised per subexpression (SymPy's own recursion re-walks shared tails).
+
+    The operations the engine builds are handled by mirrors of SymPy's own ``doit`` methods,
+    memoised; a tree holding anything else goes to SymPy's ``doit`` whole.
+    """
+    out = _doit(x)
+    return x.doit() if out is None else out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _doit(x):
+    """SymPy's ``x.doit()`` (deep) step by step, or None where it is not mirrored here."""
+    method = type(x).doit
+    if method is _DOIT["atom"]:
+        return x
+    if method is _DOIT["transpose"]:
+        arg = _doit(x.arg)
+        if arg is None:
+            return None
+        transpose = getattr(arg, "_eval_transpose", None)
+        result = transpose() if transpose is not None else None
+        return result if result is not None else sp.Transpose(arg)
+    if method is _DOIT["elementwise"]:
+        expr = _doit(x.expr)
+        if expr is None or isinstance(expr, (sp.MatrixBase, ElementwiseApplyFunction)):
+            return None
+        return expr if isinstance(x.function, sp.Lambda) and x.function.is_identity else x
+    if method not in _MIRRORED:
+        return None
+    args = [_doit(a) if isinstance(a, sp.Basic) else a for a in x.args]
+    if any(a is None for a in args):
+        return None
+    if method is _DOIT["basic"]:
+        return x.func(*args)
+    if method is _DOIT["assoc"] or method is _DOIT["ones"]:
+        return x.func(*args, evaluate=True)
+    if method is _DOIT["matmul"]:
+        return _matmul_canonical(sp.MatMul(*args))
+    if method is _DOIT["matadd"]:
+        return _matadd_canonical(sp.MatAdd(*args))
+    if any(isinstance(a, sp.MatrixBase) for a in args):   # Hadamard product of explicit matrices
+        return None
+    return _hadamard_canonical(x.func(*args))
+
+
+_DOIT = {"atom": sp.Atom.doit, "basic": sp.Basic.doit, "assoc": AssocOp.doit, "ones": sp.OneMatrix.doit,
+         "matmul": sp.MatMul.doit, "matadd": sp.MatAdd.doit, "hadamard": sp.HadamardProduct.doit,
+         "transpose": sp.Transpose.doit, "elementwise": ElementwiseApplyFunction.doit}
+_MIRRORED = {_DOIT[k] for k in ("basic", "assoc", "ones", "matmul", "matadd", "hadamard")}
 
 
 def matmul(*factors):
@@ -111,11 +168,28 @@ def ones(rows, cols):
     return sp.OneMatrix(rows, cols)
 
 
-def normal(x):
-    """``x`` rebuilt bottom-up with the constructors above (after a substitution)."""
+def normal(x, memo=None):
+    """``x`` rebuilt bottom-up with the constructors above (after a substitution).
+
+    ``memo`` (a dict, optional) caches results by subexpression, so a subexpression shared many
+    times (results of a deep network share their tails) is normalised once.
+    """
     if not is_matrix(x) or not x.args:
         return x
-    args = [normal(a) if isinstance(a, sp.Basic) else a for a in x.args]
+    if memo is None:
+        memo = {}
+    out = memo.get(x)
+    if out is None:
+        out = _normal(x, memo)
+        memo[x] = _UNCHANGED if out is x else out
+    return x if out is _UNCHANGED else out
+
+
+_UNCHANGED = object()
+
+
+def _normal(x, memo):
+    args = [normal(a, memo) if isinstance(a, sp.Basic) else a for a in x.args]
     if isinstance(x, sp.Transpose):
         return T(args[0])
     if isinstance(x, sp.MatMul):
@@ -126,3 +200,22 @@ def normal(x):
     if isinstance(x, sp.HadamardProduct):
         return hadamard(*args)
     return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
+
+
+def substitute(expr, rule, memo=None):
+    """``expr.xreplace(rule)`` (the same result), each subexpression rebuilt once per ``memo``.
+
+    SymPy's ``xreplace`` walks a shared subexpression once per occurrence; the results of a
+    deep network share long tails, so walking each once keeps their expansion linear.
+    """
+    if expr in rule:
+        return rule[expr]
+    if not rule or not expr.args:
+        return expr
+    memo = {} if memo is None else memo
+    out = memo.get(expr)
+    if out is None:
+        args = [substitute(a, rule, memo) if isinstance(a, sp.Basic) else a for a in expr.args]
+        changed = any(a is not b for a, b in zip(args, expr.args))
+        out = memo[expr] = expr.func(*args) if changed else expr
+    return out

@@ -31,21 +31,41 @@ def naming_table(program):
     return table
 
 
-def simplify_regions(expr):
-    """Every maximal entry-wise region of ``expr`` replaced by its simpler form, if any."""
+def simplify_regions(expr, memo=None):
+    """Every maximal entry-wise region of ``expr`` replaced by its simpler form, if any.
+
+    ``memo`` (a dict, optional) caches results by subexpression across calls.
+    """
     if not isinstance(expr, sp.MatrixExpr) or not expr.args:
         return expr
+    if memo is None:
+        memo = {}
+    out = memo.get(expr)
+    if out is None:
+        out = _simplify_regions(expr, memo)
+        memo[expr] = _UNCHANGED if out is expr else out
+    return expr if out is _UNCHANGED else out
+
+
+_UNCHANGED = object()
+
+
+def _simplify_regions(expr, memo):
     if is_entrywise(expr):
-        expr = map_atoms(expr, simplify_regions)
+        expr = map_atoms(expr, lambda a: simplify_regions(a, memo))
         return simplify_entrywise(expr) or expr
-    return rebuild(expr, [simplify_regions(a) for a in expr.args])
+    return rebuild(expr, [simplify_regions(a, memo) for a in expr.args])
 
 
-def rewrite(expr, target, names, steps):
-    """``expr`` after the named rewrites, each change appended to ``steps``."""
+def rewrite(expr, target, names, steps, memo=None):
+    """``expr`` after the named rewrites, each change appended to ``steps``.
+
+    ``memo`` (a dict, optional) caches the entry-wise simplification across calls.
+    """
     from .derivation import Step
+    memo = {} if memo is None else memo
     for rule, apply in ((NAME_INTERMEDIATES, lambda e: e.xreplace(names)),
-                        (ENTRYWISE, simplify_regions)):
+                        (ENTRYWISE, lambda e: simplify_regions(e, memo))):
         after = apply(expr)
         if after != expr:
             steps.append(Step(target, expr, rule, None, ((target, after),)))

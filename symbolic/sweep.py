@@ -4,7 +4,7 @@ from types import MappingProxyType
 
 import sympy as sp
 
-from .algebra import T, add, normal
+from .algebra import T, add, normal, substitute
 from .derivation import Derivation, Step
 from .errors import ShapeError, TracegradError
 from .program import Program
@@ -21,10 +21,11 @@ SUM_OVER_USES = Rule(
 def derive(cost, wrt=None):
     """Derive dJ/dX for every X in ``wrt`` (default: every input) and every defined name."""
     program = Program.of(cost).validate()
-    wrt = tuple(program.leaves() if wrt is None else wrt)
+    leaves = program.leaves()
+    wrt = tuple(leaves if wrt is None else wrt)
     defined = program.defined()
     for x in wrt:
-        if x not in defined and x not in program.leaves():
+        if x not in defined and x not in leaves:
             raise TracegradError(f"cannot differentiate with respect to '{x}': the cost does not use it")
     active = Activity(wrt, program)
     steps, uses = [], defaultdict(list)
@@ -142,18 +143,24 @@ def check_adjoint(node, rule, child, contribution):
 
 
 def finish(program, compact, symbols, steps):
-    """The three forms of every result, with the rewrites recorded as steps."""
+    """The three forms of every result, with the rewrites recorded as steps.
+
+    Results of a deep network share long tails (the named form of G_W1 holds that of G_Z2, …),
+    so normalisation, simplification and expansion are memoised by subexpression across
+    results: each shared tail is processed once and the cost stays linear in depth.
+    """
     names = naming_table(program)
-    compact = {x: rewrite(g, x, names, steps) for x, g in compact.items()}
-    named = {}
+    simplified, normalised = {}, {}
+    compact = {x: rewrite(g, x, names, steps, simplified) for x, g in compact.items()}
+    named, adjoint_of = {}, {a: s for s, a in symbols.items()}
     for x in sorted(compact, key=program.position, reverse=True):
         g = compact[x]
-        subs = {symbols[s]: named[s] for s in symbols if s in named and symbols[s] in g.free_symbols}
+        subs = {a: named[adjoint_of[a]] for a in g.free_symbols if a in adjoint_of and adjoint_of[a] in named}
         if subs:
-            g = normal(g.xreplace(subs))
+            g = normal(g.xreplace(subs), normalised)
             steps.append(Step(x, compact[x], SUBSTITUTE, None, ((x, g),)))
-            g = rewrite(g, x, {}, steps)
+            g = rewrite(g, x, {}, steps, simplified)
         named[x] = g
-    expansion = program.expansions()
-    expanded = {x: g.xreplace(expansion) for x, g in named.items()}
-    return {"compact": compact, "named": named, "expanded": expanded}
+    expansion, expanded = program.expansions(), {}
+    return {"compact": compact, "named": named,
+            "expanded": {x: substitute(g, expansion, expanded) for x, g in named.items()}}
