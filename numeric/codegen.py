@@ -566,6 +566,8 @@ SCALAR_RULES = {
     sp.ceiling: _function("np.ceil"),
     sp.Abs: _function("np.abs"),
     sp.sign: _function("np.sign"),
+    sp.re: _function("np.real"),
+    sp.im: _function("np.imag"),
     sp.Max: _nary("np.maximum"),
     sp.Min: _nary("np.minimum"),
     sp.StrictGreaterThan: _compare(">"),

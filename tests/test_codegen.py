@@ -136,6 +136,15 @@ def test_wrt_subset_computes_only_what_it_needs(tmp_path):
         generate_module(m.derivation, wrt=["W9"])
 
 
+def test_helpers_are_stable(tmp_path):
+    # warnings are errors in this suite: no overflow in exp for large |x|
+    sig = load_module(source("dlai"), tmp_path).sigmoid(np.array([[-1000.0, 0.0, 1000.0]]))
+    np.testing.assert_array_equal(sig, [[0.0, 0.5, 1.0]])
+    soft = load_module(source("pytorch"), tmp_path).softmax(np.array([[1000.0, 0.0, -1000.0]]),
+                                                           axis=1)
+    np.testing.assert_array_equal(soft, [[1.0, 0.0, 0.0]])
+
+
 def test_unsupported_node_is_named():
     X, W = sp.MatrixSymbol("X", 3, 2), sp.MatrixSymbol("W", 2, 3)
     p = Program()
