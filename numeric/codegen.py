@@ -471,7 +471,7 @@ def _constant(p, e):
 
 
 def _mul(p, e):
-    coeff, rest = e.as_coeff_Mul()
+    coeff = e.as_coeff_Mul()[0]
     if coeff.could_extract_minus_sign():
         inner = p(-e)  # -a * b and -a / b equal -(a * b) and -(a / b) exactly
         if inner.prec == MUL:
