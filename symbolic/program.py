@@ -73,12 +73,12 @@ class Program:
 
     def leaves(self):
         """Symbols that are used but not defined, in order of first use; dimension symbols excluded."""
-        defined, dims, seen = self.defined(), self.dimensions(), []
+        defined, dims, seen = self.defined(), self.dimensions(), {}
         for _, expr in self._definitions:
             for s in sorted(expr.free_symbols, key=str):
                 if s not in defined and s not in dims and s not in seen:
-                    seen.append(s)
-        return seen
+                    seen[s] = None
+        return list(seen)
 
     def dimensions(self):
         dims = set()

@@ -23,7 +23,7 @@ def derive(cost, wrt=None):
     program = Program.of(cost).validate()
     leaves = program.leaves()
     wrt = tuple(leaves if wrt is None else wrt)
-    defined = program.defined()
+    defined, leaves = program.defined(), set(leaves)
     for x in wrt:
         if x not in defined and x not in leaves:
             raise TracegradError(f"cannot differentiate with respect to '{x}': the cost does not use it")
@@ -153,7 +153,8 @@ def finish(program, compact, symbols, steps):
     simplified, normalised = {}, {}
     compact = {x: rewrite(g, x, names, steps, simplified) for x, g in compact.items()}
     named, adjoint_of = {}, {a: s for s, a in symbols.items()}
-    for x in sorted(compact, key=program.position, reverse=True):
+    position = {s: i for i, (s, _) in reversed(list(enumerate(program.definitions)))}
+    for x in sorted(compact, key=lambda x: position.get(x, -1), reverse=True):
         g = compact[x]
         subs = {a: named[adjoint_of[a]] for a in g.free_symbols if a in adjoint_of and adjoint_of[a] in named}
         if subs:
