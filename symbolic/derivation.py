@@ -29,6 +29,14 @@ class Derivation:
     ``compact``: in terms of forward names and the adjoints ``G_N`` of the names that use X;
     ``named``: adjoint symbols substituted away, forward names kept (as a textbook writes it);
     ``expanded``: substituted down to inputs and parameters (what ``numeric.evaluate`` takes).
+
+    Everything is built by ``derive`` before the derivation is returned: all three forms of
+    every result and the complete step log, which holds the sweep's rule applications, the
+    rewrites of the compact results and the substitutions (with their rewrites) that give the
+    named forms.  Nothing is computed on access, so a derivation never changes and its steps
+    do not depend on which results were read.  The named and expanded forms of a deep network
+    share long tails (G_W1 holds G_Z2, which holds G_Z3, …); ``derive`` processes each shared
+    subexpression once, so building all of them costs time linear in depth.
     """
 
     program: object
