@@ -121,6 +121,8 @@ def power(a, b, where):
     """a ** b element-wise; the exponent must be a scalar."""
     if is_matrix(b):
         raise ShapeError(f"the exponent must be a scalar, got shape {shape_text(b)} in '{where}'")
+    if (isinstance(a, sp.ZeroMatrix) or a == 0) and b.is_number and b.is_extended_negative:
+        raise ValueError("division by zero")
     if is_matrix(a):
         return a if b == 1 else sp.HadamardPower(a, b)
     # Only rational exponents of numbers make SymPy compute big integers.
@@ -128,8 +130,6 @@ def power(a, b, where):
         bits = max(abs(a.p).bit_length(), a.q.bit_length()) if a.is_Rational else 64
         if abs(b) > 10_000 or bits * abs(b) > _MAX_POWER_BITS:
             raise ValueError("number too large")
-    if a == 0 and b.is_number and b.is_extended_negative:
-        raise ValueError("division by zero")
     return _finite(sp.Pow(a, b))
 
 

@@ -18,6 +18,7 @@ from symbolic.errors import TracegradError
 from symbolic.functions import ELEMENT as _X, relu, sigmoid, step
 
 MAX_CHARS, MAX_DEPTH, MAX_NODES, MAX_DIM_DEGREE = 10_000, 100, 5_000, 4
+MAX_SIZE = 100_000             # largest explicit size, here and in --sizes and [sizes]
 
 
 class FormulaError(TracegradError):
@@ -379,8 +380,8 @@ class _Parser:
 
     def size(self, node):
         value = self.dim(node)
-        if value.is_number and value <= 0:
-            self.fail(node, f"size must be positive, got {value}")
+        if value.is_number and not 0 < value <= MAX_SIZE:
+            self.fail(node, f"size must be positive and at most {MAX_SIZE}, got {value}")
         return value
 
     def bound(self, node):
