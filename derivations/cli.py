@@ -2,17 +2,15 @@
 claims hold, 1 a check or claim fails, 2 bad input (one line on stderr, never a traceback)."""
 import argparse
 import json
+import re
 import sys
 
-from symbolic.errors import TracegradError
+from symbolic.errors import TracegradError, UsageError
 
-from .model import builtin_names, load
+from .formula import MAX_SIZE
+from .model import MAX_SEED, builtin_names, check_seed, load
 
 DEFAULT_MODEL = "vardhan"
-
-
-class UsageError(TracegradError):
-    pass
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,23 +21,29 @@ class Parser(argparse.ArgumentParser):
 def parse_sizes(text):
     sizes = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        name, _, value = part.partition("=")
-        if not name.strip().isidentifier() or not value.strip().lstrip("-").isdigit():
-            raise UsageError(f"--sizes: expected NAME=INT, got '{part}'")
-        size = int(value)
-        if not 1 <= size <= 100_000:
-            raise UsageError(f"--sizes: {name.strip()} must be from 1 to 100000, got {size}")
-        sizes[name.strip()] = size
+        name, _, value = (p.strip() for p in part.partition("="))
+        if not name.isidentifier() or not re.fullmatch(r"-?[0-9]+", value):
+            raise UsageError(f"expected NAME=INT, got '{part}'")
+        if name in sizes:
+            raise UsageError(f"{name} is given twice")
+        if len(value) > 7 or not 1 <= int(value) <= MAX_SIZE:
+            raise UsageError(f"{name} must be from 1 to {MAX_SIZE}, got {value}")
+        sizes[name] = int(value)
     return sizes
+
+
+def seed(text):
+    try:
+        return check_seed(int(text) if re.fullmatch(r"[0-9]{1,20}", text.strip()) else None)
+    except UsageError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got '{text}'") from None
 
 
 def model_sizes(model, text):
-    sizes = parse_sizes(text)
-    for name in sizes:
-        if name not in model.dims:
-            raise UsageError(f"--sizes: '{name}' is not a dimension of model '{model.name}' "
-                             f"(its dimensions: {', '.join(model.dims)})")
-    return sizes
+    try:
+        return model.check_sizes(parse_sizes(text))
+    except UsageError as e:
+        raise UsageError(f"--sizes: {e}") from None
 
 
 def build_parser():
@@ -56,7 +60,7 @@ def build_parser():
     v = sub.add_parser("verify", help="derived gradients vs complex-step derivatives")
     v.add_argument("model", nargs="?", default=DEFAULT_MODEL)
     v.add_argument("--sizes")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=seed, default=0)
     v.add_argument("--json", action="store_true")
     v.add_argument("--plot", metavar="FILE.png", help="draw finite-difference error against step size")
     c = sub.add_parser("check", help="check a model's claims (or your own)")
@@ -64,7 +68,7 @@ def build_parser():
     c.add_argument("--claim", action="append", default=[], help='"q = formula" (repeatable)')
     c.add_argument("--loss", choices=("bce", "mse", "ce"))
     c.add_argument("--sizes")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=seed, default=0)
     c.add_argument("--json", action="store_true")
     k = sub.add_parser("compare", help="two formula sets side by side, under each loss")
     k.add_argument("model_a")
@@ -75,7 +79,7 @@ def build_parser():
     t.add_argument("model", nargs="?", default=DEFAULT_MODEL)
     t.add_argument("-o", "--output", help="FILE.tex (default: MODEL.tex)")
     t.add_argument("--pdf", action="store_true", help="also run pdflatex")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     return p
 
 
@@ -88,6 +92,9 @@ def main(argv=None):
         return 2
     except RecursionError:
         print("tracegrad: error: input too deeply nested", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("tracegrad: error: out of memory (sizes too large?)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tracegrad: interrupted", file=sys.stderr)

@@ -1,5 +1,7 @@
 """Model files (DESIGN §4): TOML in, a validated model out, with its forward program."""
+import numbers
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -7,13 +9,20 @@ from pathlib import Path
 import sympy as sp
 
 from symbolic import Program, derive
-from symbolic.errors import TracegradError
+from symbolic.errors import TracegradError, UsageError
 
-from .formula import parse_dim, parse_formula
+from .formula import MAX_SIZE, parse_dim, parse_formula
+from .points import size_sets
 
 MODELS = Path(__file__).parent / "models"
 SECTIONS = {"name", "title", "source", "notes", "dims", "inputs", "params", "scalars", "sizes",
             "forward", "meaning", "claims", "loss"}
+# Bounds on what a model may ask for; each error message states its bound.
+MAX_FILE_BYTES = 1_000_000
+MAX_ENTRIES = 200              # names in any one table
+MAX_FORWARD = 50               # forward definitions: derivation time grows fast with depth
+MAX_POINT_NUMBERS = 4_000_000  # numbers in the matrices of one numeric test point
+MAX_SEED = 2**64 - 1
 VALUE_KINDS = ("real", "positive", "binary", "one-hot rows", "one-hot columns",
                "probability rows", "probability columns")
 
@@ -28,18 +37,31 @@ def builtin_names():
 
 def load(name_or_path):
     """A built-in model by name, or a model file by path."""
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise ModelError(f"a model is a built-in name or a file path, got {name_or_path!r}")
     path = Path(name_or_path)
-    if not path.suffix and (MODELS / f"{name_or_path}.toml").exists():
-        path = MODELS / f"{name_or_path}.toml"
-    if not path.exists():
-        known = ", ".join(builtin_names())
-        raise ModelError(f"no model '{name_or_path}': not a file, and not a built-in model ({known})")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path}: cannot read: {e.__class__.__name__}") from None
+        if not path.suffix and (MODELS / f"{name_or_path}.toml").exists():
+            path = MODELS / f"{name_or_path}.toml"
+        if not path.exists():
+            known = ", ".join(builtin_names())
+            raise ModelError(f"no model '{name_or_path}': not a file, and not a built-in model ({known})")
+        if not path.is_file():
+            raise ModelError(f"{path}: {'a directory' if path.is_dir() else 'not a regular file'}, not a model file")
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ModelError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ModelError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ModelError(f"{path}: not valid TOML: {' '.join(str(e).split())}") from None
+    except RecursionError:
+        raise ModelError(f"{path}: not valid TOML: nested too deeply") from None
     return Model.from_dict(data, str(path))
 
 
@@ -68,6 +90,9 @@ class Model:
         for key in ("name", "forward"):
             if key not in data:
                 raise ModelError(f"{path}: missing '{key}'")
+        for key in ("name", "title", "source", "notes"):
+            if not isinstance(data.get(key, ""), str):
+                raise ModelError(f"{path}: '{key}' must be a string")
         dims = {}
         for d in table(data, "dims", path):
             check_name(d, path, "dims", dims)
@@ -97,14 +122,16 @@ class Model:
         for n, v in table(data, "sizes", path).items():
             if n not in dims:
                 raise ModelError(f"{path}: [sizes] {n}: not a dimension of this model")
-            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 100_000:
-                raise ModelError(f"{path}: [sizes] {n}: must be an integer from 1 to 100000, got {v!r}")
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_SIZE:
+                raise ModelError(f"{path}: [sizes] {n}: must be an integer from 1 to {MAX_SIZE}, got {v!r}")
             sizes[dims[n]] = v
         program = Program()
         names = {**dims, **symbols}
         forward = table(data, "forward", path)
         if not forward:
             raise ModelError(f"{path}: [forward] is empty: it must end with the scalar cost")
+        if len(forward) > MAX_FORWARD:
+            raise ModelError(f"{path}: [forward] has {len(forward)} definitions, more than {MAX_FORWARD}")
         for n, text in forward.items():
             check_name(n, path, "forward", names)
             if not isinstance(text, str):
@@ -117,15 +144,45 @@ class Model:
         for n in meanings:
             check_name(n, path, "meaning", names)
         loss = strings(data, "loss", path)
-        return cls(str(data["name"]), str(data.get("title", data["name"])), str(data.get("source", "")),
-                   path, dims, symbols, kinds, tuple(params), sizes, program, meanings, claims, loss)
+        model = cls(data["name"], data.get("title", data["name"]), data.get("source", ""),
+                    path, dims, symbols, kinds, tuple(params), sizes, program, meanings, claims, loss)
+        try:
+            model.check_sizes()
+        except UsageError as e:
+            raise ModelError(f"{path}: {e}") from None
+        return model
+
+    def check_sizes(self, sizes=None):
+        """The user's {dimension: size}, checked; test points must fit in memory (see points.py)."""
+        sizes = dict(sizes or {})
+        for d, v in sizes.items():
+            name = getattr(d, "name", d)
+            if name not in self.dims:
+                raise UsageError(f"'{name}' is not a dimension of model '{self.name}' "
+                                 f"(its dimensions: {', '.join(self.dims)})")
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or not 1 <= v <= MAX_SIZE:
+                raise UsageError(f"{name} must be an integer from 1 to {MAX_SIZE}, got {v!r}")
+        matrices = [s for s in [*self.symbols.values(), *self.forward_names().values()]
+                    if isinstance(s, sp.MatrixSymbol)]
+        for dims in size_sets(self, sizes):
+            counts = {s.name: sp.Mul(*s.shape).xreplace(dims) for s in matrices}
+            if sum(counts.values()) > MAX_POINT_NUMBERS:
+                at = ", ".join(f"{d}={v}" for d, v in dims.items())
+                big = max(counts, key=counts.get)
+                raise UsageError(f"a test point would hold {sum(counts.values())} numbers "
+                                 f"({big} alone {counts[big]}) at sizes {at}, "
+                                 f"more than {MAX_POINT_NUMBERS}")
+        return sizes
 
     @cached_property
     def derivation(self):
         """Derivatives for the parameters and the real-valued inputs (not labels or targets)."""
         data = [s for n, s in self.symbols.items()
                 if s not in self.params and self.kinds.get(n) == "real"]
-        return derive(self.program, list(self.params) + data)
+        try:
+            return derive(self.program, list(self.params) + data)
+        except RecursionError:
+            raise ModelError(f"{self.path}: [forward] is nested too deeply to derive") from None
 
     def derive(self, loss=None):
         if loss is None:
@@ -135,10 +192,20 @@ class Model:
 
     def check(self, claims=None, loss=None, seed=0, sizes=None):
         from .check import check_model
-        return check_model(self, claims=claims, loss=loss, seed=seed, sizes=sizes)
+        if claims is not None and not (isinstance(claims, Mapping) and
+                                       all(isinstance(n, str) for n in claims)):
+            raise UsageError("claims must map names to formula strings, as in {'dW': 'A.T @ G'}")
+        return check_model(self, claims=claims, loss=loss, seed=check_seed(seed),
+                           sizes=self.check_sizes(sizes))
 
     def forward_names(self):
         return {s.name: s for s, _ in self.program.definitions}
+
+
+def check_seed(seed):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"the seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+    return int(seed)
 
 
 class Where:
@@ -158,6 +225,8 @@ def table(data, key, path):
     value = data.get(key, {})
     if not isinstance(value, dict):
         raise ModelError(f"{path}: [{key}] must be a table")
+    if len(value) > MAX_ENTRIES:
+        raise ModelError(f"{path}: [{key}] has {len(value)} entries, more than {MAX_ENTRIES}")
     return value
 
 

@@ -11,3 +11,7 @@ class ShapeError(TracegradError):
 
 class NoRuleError(TracegradError):
     """An operation the engine has no differentiation rule for (never a silent 0)."""
+
+
+class UsageError(TracegradError):
+    """An argument that cannot be used: an unknown option, a size or seed out of range."""
