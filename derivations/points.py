@@ -9,7 +9,7 @@ from symbolic.shapes import shape_of
 DEFAULT_SIZES = (5, 4, 3, 6, 7, 2, 8, 9, 10, 11, 12, 13)
 SEEDS_PER_SIZE_SET = 2
 ATTEMPTS = 400              # candidate points drawn (seeded) before settling for partial coverage
-MAX_CONDITIONING = 1e4      # κ_J above this: an output is saturated
+MAX_CONDITIONING = 1e8      # κ_J above this (u·κ_J > 1e-8): an output is saturated
 
 
 def size_sets(model, sizes=None):
@@ -74,7 +74,7 @@ def draw_point(model, dims, rng):
                 raise TracegradError(f"'{name}' would have {rows}×{cols} entries: sizes too large")
             scale = 1.0
             if symbol in model.params:
-                scale = min(1.0, np.sqrt(8 / max(rows, cols))) if min(rows, cols) > 1 else 0.25
+                scale = min(1.0, np.sqrt(3 / max(rows, cols))) if min(rows, cols) > 1 else 0.25
             point[symbol] = draw(model.kinds.get(name, "real"), rows, cols, rng, scale)
         else:
             point[symbol] = float(rng.uniform(0.5, 1.5))
@@ -90,8 +90,10 @@ def draw_points(model, seed, sizes=None):
 def coverage_problem(checker, point, examples):
     """Why ``point`` is a weak test point ('' when it is a good one): a ReLU unit on for every
     example or for none, an example with no active unit, a saturated output, a kink."""
-    for expr, (z, _) in zip(checker.branch_exprs, checker.kinks):
-        active = np.real(np.asarray(z(point))) > 0
+    landscape = checker.landscape(point)
+    branches = checker.branches(point, landscape)
+    for expr, (z, _) in zip(checker.branch_exprs, branches):
+        active = np.real(z) > 0
         rows, cols = shape_of(expr)
         if cols in examples or rows in examples:
             per_unit = active if cols in examples else active.T      # units × examples
@@ -101,24 +103,27 @@ def coverage_problem(checker, point, examples):
                 return "an example has no active unit in a hidden layer"
         elif active.size > 1 and (active.all() or not active.any()):
             return "a hidden layer is all on or all off"
-    if checker.conditioning(point) > MAX_CONDITIONING:
+    if checker.conditioning(point, landscape) > MAX_CONDITIONING:
         return "an output is saturated"
-    return checker.on_kink(point)
+    return checker.on_kink(point, branches)
+
+
+def covered_point(model, checker, dims, seed, *where):
+    """The first of ``ATTEMPTS`` seeded candidates at sizes ``dims`` with no coverage problem:
+    (point, attempts, problem or '')."""
+    examples = example_dims(model)
+    for attempt in range(ATTEMPTS):
+        point = draw_point(model, dims, np.random.default_rng([seed, *where, attempt]))
+        problem = coverage_problem(checker, point, examples)
+        if not problem:
+            break
+    return point, attempt + 1, problem
 
 
 def coverage_points(model, checker, seed, sizes=None):
-    """Seeded points that pass ``coverage_problem``: per size set (the model's, one larger, and
-    one with square layers), ``SEEDS_PER_SIZE_SET`` points, each the first of ``ATTEMPTS``
-    candidates that covers.  Returns [(point, attempts, problem or '')]."""
-    examples = example_dims(model)
+    """``SEEDS_PER_SIZE_SET`` covered points for each of three size sets: the model's (or the
+    user's), one larger, and one with square layers."""
     first, larger = size_sets(model, sizes)
-    chosen = []
-    for k, dims in enumerate((first, larger, square_sizes(model, first))):
-        for j in range(SEEDS_PER_SIZE_SET):
-            for attempt in range(ATTEMPTS):
-                point = draw_point(model, dims, np.random.default_rng([seed, k, j, attempt]))
-                problem = coverage_problem(checker, point, examples)
-                if not problem:
-                    break
-            chosen.append((point, attempt + 1, problem))
-    return chosen
+    return [covered_point(model, checker, dims, seed, k, j)
+            for k, dims in enumerate((first, larger, square_sizes(model, first)))
+            for j in range(SEEDS_PER_SIZE_SET)]

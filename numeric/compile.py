@@ -240,9 +240,19 @@ def _matmul(b, expr, env):
 
     def matmul(*xs):
         ms = xs[n:]
-        m = ms[0] if len(ms) == 1 else ms[0] @ ms[1] if len(ms) == 2 else np.linalg.multi_dot(ms)
+        m = ms[0] if len(ms) == 1 else functools.reduce(_matmul2, ms) if any(map(np.iscomplexobj, ms)) \
+            else ms[0] @ ms[1] if len(ms) == 2 else np.linalg.multi_dot(ms)
         return _prod(*xs[:n]) * m if n else m
     return b.emit(matmul, coeffs + mats, expr)
+
+
+def _matmul2(a, b):
+    """A @ B with one complex side as two real products (complex steps: half the work of zgemm)."""
+    if np.iscomplexobj(a) and not np.iscomplexobj(b):
+        return a.real @ b + 1j * (a.imag @ b)
+    if np.iscomplexobj(b) and not np.iscomplexobj(a):
+        return a @ b.real + 1j * (a @ b.imag)
+    return a @ b
 
 
 def _matpow(b, expr, env):
@@ -411,7 +421,7 @@ RULES = {
     sp.floor: _ufunc(lambda x: np.floor(np.real(x))),  # sizes of stepped slices
     sp.ceiling: _ufunc(lambda x: np.ceil(np.real(x))),
     sp.Abs: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x)),
-    magnitude: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x)),
+    magnitude: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x) if np.iscomplexobj(x) else np.abs(x)),
     sp.re: _ufunc(np.real),
     sp.sign: _ufunc(lambda x: np.sign(np.real(x))),
     sp.Max: _ufunc(_pick_real(operator.ge)),
@@ -435,19 +445,23 @@ RULES = {
 }
 
 
-class CompiledExpression:
-    """``fn(values)`` evaluates ``fn.expr``; see the module docstring for values and results."""
+class CompiledGroup:
+    """``fn(values)`` evaluates every expression of ``fn.exprs`` in one pass (a tuple of results):
+    equal subexpressions of different expressions are computed once."""
 
-    def __init__(self, expr):
+    def __init__(self, exprs):
         b = _Builder()
+        outs = []
         try:
-            out = b.slot(expr, {})
-            if expr.is_Matrix:
-                shape = [b.size(d, {}, expr) for d in expr.shape]
-                out = b.emit(_result_check(expr), [out] + shape, expr)
+            for expr in exprs:
+                out = b.slot(expr, {})
+                if expr.is_Matrix:
+                    shape = [b.size(d, {}, expr) for d in expr.shape]
+                    out = b.emit(_result_check(expr), [out] + shape, expr)
+                outs.append(out)
         except RecursionError:
             raise TracegradError("cannot evaluate: expression nested too deeply") from None
-        self.expr, self.is_matrix, self._out = expr, bool(expr.is_Matrix), out
+        self.exprs, self._outs = tuple(exprs), tuple(outs)
         self._size, self._code = b.count, tuple(b.code)
         self._scalars, self._matrices = tuple(b.scalars), tuple(b.matrices)
 
@@ -476,18 +490,33 @@ class CompiledExpression:
         for slot, sym in self._scalars:
             if regs[slot] is None:
                 raise TracegradError(f"missing value for symbol {sym.name}")
-        name = type(self.expr).__name__
+        name = type(self.exprs[0]).__name__ if self.exprs else ""
         try:
             for out, fn, args, name in self._code:
                 regs[out] = fn(*[regs[a] for a in args])
         except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
             raise TracegradError(f"cannot evaluate {name}: {str(e).splitlines()[0]}") from None
-        result = np.asarray(regs[self._out])
-        if not self.is_matrix:
-            return result[()]
-        if id(result) in inputs or not result.flags.owndata:
-            result = result.copy()  # never hand out an input or a view of one
-        return result
+        return tuple(_result(regs[out], expr, inputs) for out, expr in zip(self._outs, self.exprs))
+
+
+def _result(value, expr, inputs):
+    result = np.asarray(value)
+    if not expr.is_Matrix:
+        return result[()]
+    if id(result) in inputs or not result.flags.owndata:
+        result = result.copy()  # never hand out an input or a view of one
+    return result
+
+
+class CompiledExpression(CompiledGroup):
+    """``fn(values)`` evaluates ``fn.expr``; see the module docstring for values and results."""
+
+    def __init__(self, expr):
+        super().__init__((expr,))
+        self.expr, self.is_matrix = expr, bool(expr.is_Matrix)
+
+    def __call__(self, values):
+        return super().__call__(values)[0]
 
 
 def _result_check(expr):
@@ -555,6 +584,11 @@ def _as_expr(expr):
 @functools.lru_cache(maxsize=256)
 def _compiled(expr):
     return CompiledExpression(expr)
+
+
+def compile_group(exprs):
+    """Compile several SymPy expressions into one pass that shares their common parts."""
+    return CompiledGroup(tuple(_as_expr(e) for e in exprs))
 
 
 def compile_expression(expr):

@@ -5,10 +5,10 @@ At a point θ and a direction v, the derived gradients predict ⟨∇J, v⟩ = �
 complex step measures Im J(θ + i·h·v)/h (h = 1e-30: no cancellation, no truncation).  The two
 may differ by rounding only, bounded by
 
-    C·u·( ⟨ε(G), |v|⟩ + N·⟨|G|, |v|⟩ + κ_J·⟨|G|, |v|⟩ )
+    C·u·( ⟨ε(G), |v|⟩ + (√N + κ_J)·⟨|G|, |v|⟩ )
 
-ε(G): the rounding model of the gradient formula (``errorbound``); N: the length of the dot
-product; κ_J: how many relative roundings the cost passes to its derivative (its node count plus
+ε(G): the rounding model of the gradient formula (``errorbound``); √N: the dot product of
+length N (probabilistic, as in ``errorbound``); κ_J: how many relative roundings the cost passes to its derivative (its node count plus
 the relative error of every element-wise derivative on its path, which is where saturation
 shows).  A check is ``inconclusive`` — never ``fail`` — when a value is not finite, a branch
 argument (a ReLU pre-activation) is within its rounding error of the kink, or the bound is too
@@ -24,12 +24,12 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from symbolic.entrywise import derivative_of
 from symbolic.errors import TracegradError
 
-from .compile import compile_expression
+from .compile import compile_expression, compile_group
 from .errorbound import UNIT_ROUNDOFF, NoErrorModel, absval, branch_arguments, rounding_bound
 from .finite import directional_complex_step
 
-SAFETY = 8              # C: covers library functions' few ulps and the complex-step side
-RESOLUTION = 1e-6       # a bound looser than this relative to the value cannot resolve real bugs
+SAFETY = 8              # C = λ: covers library functions' few ulps and the complex-step side
+RESOLUTION = 1e-4       # a bound looser than this relative to the value cannot resolve real bugs
 FALLBACK_RTOL = 1e-9    # only when a formula has no rounding model
 H = 1e-30
 
@@ -67,43 +67,63 @@ def verdict_of(measurements):
 
 
 class GradientChecker:
-    """Derived gradients of one cost, compiled once, checked at any number of points."""
+    """Derived gradients of one cost, compiled once, checked at any number of points.
+
+    Two compiled passes share their common parts: the *landscape* of a point (branch
+    arguments, element-wise derivatives, their rounding bounds) decides kinks, saturation and
+    coverage; the *gradients* pass gives G, ε(G) and |G| for every block.
+    """
 
     def __init__(self, cost, gradients):
         self.blocks = tuple(gradients)
         self.cost = compile_expression(cost)
-        self.gradients = {x: compile_expression(g) for x, g in gradients.items()}
-        self.bounds = {x: _compiled_bound(g) for x, g in gradients.items()}
-        self.magnitudes = {x: compile_expression(absval(g)) for x, g in gradients.items()}
-        self.branch_exprs = tuple(branch_arguments(cost))
-        self.kinks = [(compile_expression(z), _compiled_bound(z)) for z in self.branch_exprs]
-        self.slopes = [(compile_expression(d), _compiled_bound(d)) for d in _smooth_derivatives(cost)]
         self.cost_size = _node_count(cost)
+        self.branch_exprs = tuple(branch_arguments(cost))
+        slopes = _smooth_derivatives(cost)
+        self.landscape = compile_group([*self.branch_exprs, *map(_bound, self.branch_exprs),
+                                        *slopes, *map(_bound, slopes)])
+        self.kinks, self.slopes = len(self.branch_exprs), len(slopes)
+        gs = [gradients[x] for x in self.blocks]
+        self.together = compile_group([*gs, *map(_bound, gs)])
+        self.replaced = {}
 
     def with_gradient(self, x, expr):
         """The same checker with the gradient of ``x`` replaced (to plant a bug)."""
         other = copy.copy(self)
-        other.gradients = {**self.gradients, x: compile_expression(expr)}
+        other.replaced = {**self.replaced, x: compile_expression(expr)}
         return other
 
-    def on_kink(self, point):
+    def gradient(self, x, point):
+        return np.asarray(self.replaced[x](point) if x in self.replaced else self.values(point)[0][x])
+
+    def values(self, point):
+        """({x: G}, {x: ε(G)}, {x: |G|}) at ``point``."""
+        out, n = self.together(point), len(self.blocks)
+        grads, bounds = ({x: np.asarray(v) for x, v in zip(self.blocks, out[k * n:(k + 1) * n])}
+                         for k in range(2))
+        grads.update({x: np.asarray(f(point)) for x, f in self.replaced.items()})
+        return grads, bounds, {x: np.abs(g) for x, g in grads.items()}
+
+    def branches(self, point, landscape=None):
+        """[(branch argument, its rounding bound)] at ``point``."""
+        out, k = landscape or self.landscape(point), self.kinks
+        return list(zip(out[:k], out[k:2 * k]))
+
+    def on_kink(self, point, branches=None):
         """A reason when some branch argument is within its rounding error of 0, else ''."""
-        for z, bound in self.kinks:
-            value = np.real(z(point))
-            margin = SAFETY * UNIT_ROUNDOFF * (bound(point) if bound else 0)
-            if np.any(np.abs(value) <= margin):
+        for value, bound in self.branches(point) if branches is None else branches:
+            if np.any(np.abs(np.real(value)) <= SAFETY * UNIT_ROUNDOFF * bound):
                 return "a branch argument (e.g. a ReLU pre-activation) sits on its kink"
         return ""
 
-    def conditioning(self, point):
+    def conditioning(self, point, landscape=None):
         """κ_J: relative roundings the complex step's derivative may carry."""
+        out, k, n = landscape or self.landscape(point), 2 * self.kinks, self.slopes
         kappa = float(self.cost_size)
         with np.errstate(divide="ignore", invalid="ignore"):
-            for slope, bound in self.slopes:
-                if bound is None:
-                    continue
-                s, e = np.abs(slope(point)), bound(point)
-                rel = np.where(s > 0, e / s, 0.0)
+            for slope, bound in zip(out[k:k + n], out[k + n:]):
+                s = np.abs(slope)
+                rel = np.where(s > 0, bound / s, 0.0)
                 kappa += float(np.max(rel, initial=0.0)) if np.all(np.isfinite(rel)) else np.inf
         return kappa
 
@@ -114,11 +134,10 @@ class GradientChecker:
             return self._measure(point, index, rng, global_directions)
 
     def _measure(self, point, index, rng, global_directions):
-        kink = self.on_kink(point)
-        values = {x: np.asarray(g(point)) for x, g in self.gradients.items()}
-        sizes = {x: np.asarray(m(point)) for x, m in self.magnitudes.items()}
-        errors = {x: (np.asarray(b(point)) if b else 0.0) for x, b in self.bounds.items()}
-        kappa = self.conditioning(point)
+        landscape = self.landscape(point)
+        kink = self.on_kink(point, self.branches(point, landscape))
+        values, errors, sizes = self.values(point)
+        kappa = self.conditioning(point, landscape)
         plans = [(x.name, {x: rng.standard_normal(point[x].shape)}) for x in self.blocks]
         plans += [("all", {x: rng.standard_normal(point[x].shape) for x in self.blocks})
                   for _ in range(global_directions if len(self.blocks) > 1 else 0)]
@@ -129,7 +148,7 @@ class GradientChecker:
             scale = sum(float(np.sum(sizes[x] * np.abs(d))) for x, d in v.items())
             n = sum(d.size for d in v.values())
             modelled = sum(float(np.sum(errors[x] * np.abs(d))) for x, d in v.items())
-            bound = SAFETY * UNIT_ROUNDOFF * (modelled + (n + kappa) * scale)
+            bound = SAFETY * UNIT_ROUNDOFF * (modelled + (np.sqrt(n) + kappa) * scale)
             out.append(self.judge(name, index, predicted, measured, bound, kink))
         return out
 
@@ -152,7 +171,7 @@ class GradientChecker:
 
     def entries(self, point, x, indices):
         """(derived, measured) gradient entries of block ``x`` at ``indices`` (per-entry complex steps)."""
-        derived = np.asarray(self.gradients[x](point))
+        derived = self.gradient(x, point)
 
         def f(a):
             return self.cost({**point, x: a})
@@ -164,12 +183,13 @@ class GradientChecker:
         return np.array([derived[k] for k in indices]), np.array(measured)
 
 
-def _compiled_bound(expr):
+def _bound(expr):
+    """ε(expr); exact is 0; with no rounding model, the fallback relative tolerance."""
     try:
         bound = rounding_bound(expr)
     except NoErrorModel:
-        return lambda point, expr=compile_expression(expr): FALLBACK_RTOL / UNIT_ROUNDOFF * np.abs(expr(point))
-    return None if bound is None else compile_expression(bound)
+        return sp.MatMul(sp.Float(FALLBACK_RTOL / UNIT_ROUNDOFF), absval(expr))
+    return sp.ZeroMatrix(*expr.shape) if bound is None else bound
 
 
 def _smooth_derivatives(cost):
@@ -209,7 +229,7 @@ def localise(checker, point, x, limit=400, worst=3):
             v = np.zeros(shape)
             for k in half:
                 v[k] = 1.0
-            predicted = float(np.sum(np.asarray(checker.gradients[x](point)) * v))
+            predicted = float(np.sum(checker.gradient(x, point) * v))
             gaps.append(abs(predicted - checker.along(point, {x: v})))
         indices = halves[int(np.argmax(gaps))]
     derived, measured = checker.entries(point, x, indices)
