@@ -9,6 +9,7 @@ out: it is read off that array). Keys may be symbols or their names.
 Results: matrix expressions give a 2-D ``ndarray`` (1×1 stays (1, 1)); scalar expressions a
 numpy scalar, ``np.float64`` or ``np.complex128`` (subclasses of ``float`` / ``complex``).
 
+Non-finite results (log 0, overflow) come back as inf/nan without a numpy warning.
 Complex-safe for complex-step differentiation: branches (relu, step, Max, comparisons)
 decide on the real part, no rule takes ``abs`` or ``conj`` of a value, and complex inputs give
 complex results.  Ints are computed as float64, so ``1/m`` is a true division.
@@ -492,8 +493,10 @@ class CompiledGroup:
                 raise TracegradError(f"missing value for symbol {sym.name}")
         name = type(self.exprs[0]).__name__ if self.exprs else ""
         try:
-            for out, fn, args, name in self._code:
-                regs[out] = fn(*[regs[a] for a in args])
+            # log 0, overflow, 0/0 give inf or nan, never a warning: callers judge finiteness
+            with np.errstate(all="ignore"):
+                for out, fn, args, name in self._code:
+                    regs[out] = fn(*[regs[a] for a in args])
         except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
             raise TracegradError(f"cannot evaluate {name}: {str(e).splitlines()[0]}") from None
         return tuple(_result(regs[out], expr, inputs) for out, expr in zip(self._outs, self.exprs))

@@ -316,8 +316,6 @@ def test_huge_sizes_are_refused_quickly():
     assert time.perf_counter() - start < 5
 
 
-@pytest.mark.xfail(strict=False, reason="numeric/compile.py lets numpy's RuntimeWarnings "
-                                        "('divide by zero encountered') reach stderr")
 def test_numeric_warnings_stay_off_stderr():
     done = subprocess.run([sys.executable, "-m", "derivations.cli", "check", "vardhan",
                            "--claim", "dZ4 = 1 / relu(-A4.T)"], capture_output=True, text=True)
