@@ -30,6 +30,9 @@ VALUE_KINDS = ("real", "positive", "binary", "one-hot rows", "one-hot columns",
 class ModelError(TracegradError):
     """A model file that cannot be used; the message names the file and the entry."""
 
+    def __init__(self, message):
+        super().__init__(" ".join(str(message).split()))
+
 
 def builtin_names():
     return sorted(p.stem for p in MODELS.glob("*.toml"))

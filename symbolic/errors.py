@@ -15,3 +15,7 @@ class NoRuleError(TracegradError):
 
 class UsageError(TracegradError):
     """An argument that cannot be used: an unknown option, a size or seed out of range."""
+
+    def __init__(self, message):
+        # Arguments are quoted in the message, and they may hold line breaks.
+        super().__init__(" ".join(str(message).split()))
