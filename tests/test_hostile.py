@@ -210,6 +210,8 @@ BAD_MODELS = {
     "name shadowing a function": (BASE.replace('A = "sigmoid(w.T @ X)"', 'exp = "sigmoid(w.T @ X)"'), "shadows"),
     "param shadowing np": (BASE.replace('w = "n, 1"', 'np = "n, 1"'), "shadows"),
     "dunder name": (BASE.replace('w = "n, 1"', '__class__ = "n, 1"'), "not a valid name"),
+    "line break in a name": (BASE.replace('w = "n, 1"', 'w = "n, 1"\n"a\\nb" = "n, 1"'),
+                             "'a b' is not a valid name"),
     "formula injection": (BASE.replace('"sigmoid(w.T @ X)"', '"__import__(\'os\').system(\'echo hi\')"'),
                           "not allowed"),
     "unknown section": (BASE + "[hooks]\npre = 'rm -rf /'\n", "unknown section or key 'hooks'"),
