@@ -46,6 +46,14 @@ def model_sizes(model, text):
         raise UsageError(f"--sizes: {e}") from None
 
 
+def output_file(option, path, suffix):
+    if not path.endswith(suffix):
+        raise UsageError(f"{option}: the output file must end in {suffix}, got '{path}'")
+    if "\0" in path:
+        raise UsageError(f"{option}: a file name cannot hold a NUL byte")
+    return path
+
+
 def build_parser():
     p = Parser(prog="tracegrad", description="Derive and verify backpropagation formulas.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -119,6 +127,8 @@ def cmd_verify(args):
     from .verify import verify_model
     model = load(args.model)
     sizes = model_sizes(model, args.sizes)
+    if args.plot:
+        output_file("--plot", args.plot, ".png")
     report = verify_model(model, seed=args.seed, sizes=sizes)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report)
     if args.plot:
@@ -137,6 +147,8 @@ def cmd_check(args):
             name, eq, formula = text.partition("=")
             if not eq or not name.strip().isidentifier() or not formula.strip():
                 raise UsageError(f"--claim: expected \"name = formula\", got '{text}'")
+            if name.strip() in claims:
+                raise UsageError(f"--claim: {name.strip()} is claimed twice")
             claims[name.strip()] = formula.strip()
     report = model.check(claims=claims, loss=args.loss, seed=args.seed, sizes=model_sizes(model, args.sizes))
     print(json.dumps(report.as_dict(), indent=2) if args.json else report)
@@ -154,9 +166,7 @@ def cmd_compare(args):
 def cmd_latex(args):
     from .latex import document, write_pdf
     model = load(args.model)
-    path = args.output or f"{model.name}.tex"
-    if not path.endswith(".tex"):
-        raise UsageError(f"-o: the output file must end in .tex, got '{path}'")
+    path = output_file("-o", args.output or f"{model.name}.tex", ".tex")
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(document(model, args.seed))

@@ -1,5 +1,6 @@
 """Model files (DESIGN §4): TOML in, a validated model out, with its forward program."""
 import numbers
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ import sympy as sp
 from symbolic import Program, derive
 from symbolic.errors import TracegradError, UsageError
 
-from .formula import MAX_SIZE, parse_dim, parse_formula
+from .formula import FUNCTIONS, MAX_SIZE, parse_dim, parse_formula
 from .points import size_sets
 
 MODELS = Path(__file__).parent / "models"
@@ -96,6 +97,9 @@ class Model:
         for key in ("name", "title", "source", "notes"):
             if not isinstance(data.get(key, ""), str):
                 raise ModelError(f"{path}: '{key}' must be a string")
+        # The name becomes a file name (tracegrad latex writes NAME.tex).
+        if not re.fullmatch(r"[\w.-]+", data["name"]):
+            raise ModelError(f"{path}: name {data['name']!r} may hold only letters, digits, '_', '-' and '.'")
         dims = {}
         for d in table(data, "dims", path):
             check_name(d, path, "dims", dims)
@@ -241,9 +245,7 @@ def strings(data, key, path):
     return dict(out)
 
 
-RESERVED = {"grad", "jac", "np", "numpy", "sum", "mean", "log", "exp", "tanh", "sigmoid", "relu",
-            "softmax", "ones", "eye", "zeros", "trace", "inv", "det", "logdet", "vstack", "hstack",
-            "maximum", "sqrt", "abs", "sigmoid_prime", "relu_prime", "tanh_prime", "T"}
+RESERVED = {*FUNCTIONS, "np", "numpy", "T"}
 
 
 def check_name(n, path, section, taken):
