@@ -10,7 +10,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from numeric.gradcheck import GradientChecker, verdict_of
 from symbolic.functions import scalar_body, step
 
-from .points import coverage_points, draw_point, example_dims, size_sets, square_sizes
+from .points import coverage_points, draw_point, example_dims
 
 
 def checker_for(model):
@@ -89,22 +89,23 @@ class Detection:
     verdict: str
 
 
-def detections(model, seed=0, sizes=None):
-    """Every bug in every block it applies to, checked at the checker's own coverage points."""
+def detections(model, seed=0, sizes=None, points=None, square=None):
+    """Every bug in every block it applies to, checked at the checker's own coverage points
+    (``points``, ``square``: lists of points to use instead, the latter with square layers)."""
     results = []
     truth = checker_for(model)
-    chosen = coverage_points(model, truth, seed, sizes)
-    square = square_sizes(model, size_sets(model, sizes)[0])
+    if points is None:
+        chosen = [p for p, _, _ in coverage_points(model, truth, seed, sizes)]
+        points, square = chosen, chosen[-2:]
     for name, bug in bugs(model).items():
         for x in [x for x in model.derivation.wrt if isinstance(x, sp.MatrixSymbol)]:
             wrong = bug(x, model.derivation.gradient(x))
-            rows, cols = (sp.sympify(d).xreplace(square) for d in x.shape)
-            if wrong is None or (name == "transpose in a square layer" and (rows != cols or rows == 1)):
+            at = square if name == "transpose in a square layer" else points
+            if wrong is None or not at or (at is square and (at[0][x].shape[0] != at[0][x].shape[1]
+                                                              or at[0][x].shape[0] == 1)):
                 continue
             checker = truth.with_gradient(x, wrong)
-            # a transposed formula evaluates only where the layer is square: the last size set
-            points = chosen[-2:] if name == "transpose in a square layer" else chosen
-            ms = [m for k, (p, _, _) in enumerate(points)
+            ms = [m for k, p in enumerate(at)
                   for m in checker.measure(p, k, np.random.default_rng([seed, k])) if m.block in (x.name, "all")]
             verdict = verdict_of(ms)
             results.append(Detection(name, x.name, verdict == "fail", verdict))

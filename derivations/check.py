@@ -2,7 +2,9 @@
 
 Truth comes from the engine.  Meaning names referenced by a claim take their true values, so a
 wrong claim is blamed on itself, not on the claims it builds on.  Evidence, strongest first:
-symbolic identity, then agreement at several seeded numeric points with distinct sizes.
+symbolic identity, then agreement at several seeded numeric points with distinct sizes, chosen
+for coverage (every ReLU unit on for some examples and off for others, no saturated output),
+within the rounding bounds of both formulas (``numeric.errorbound``), not a fixed tolerance.
 """
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,16 +12,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from numeric import evaluate
+from numeric.compile import compile_group
+from numeric.errorbound import UNIT_ROUNDOFF
+from numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
 from symbolic.algebra import add, normal, scale
 from symbolic.errors import TracegradError
 from symbolic.shapes import fmt, same_shape, shape_of
 
 from .diagnose import diagnose
 from .formula import parse_formula
-from .points import draw_points
+from .points import SEEDS_PER_SIZE_SET, covered_point, size_sets
 
-RTOL = 1e-8
+RTOL = 1e-8                  # diagnoses only: the verdict itself uses rounding bounds
 
 
 @dataclass(frozen=True)
@@ -116,12 +120,31 @@ class Checker:
         self.derivation = model.derive(loss)
         self.program = self.derivation.program
         self.truth = Truth(model, self.derivation)
-        self.points = draw_points(model, seed, sizes)
+        landscape = Landscape(self.program.expand(self.program.cost))
+        self.points = [covered_point(model, landscape, dims, seed, k, j)[0]
+                       for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
+
+    def measured(self, expr):
+        """(value, rounding bound) of ``expr`` at every point (forward names expanded)."""
+        full = self.program.expand(expr)
+        both = compile_group([full, bound_of(full)])
+        return [tuple(np.asarray(v, dtype=float) for v in both(p)) for p in self.points]
 
     def values(self, expr):
-        """The value of ``expr`` at every point (forward names expanded)."""
-        full = self.program.expand(expr)
-        return [np.asarray(evaluate(full, p), dtype=float) for p in self.points]
+        return [value for value, _ in self.measured(expr)]
+
+    def within_rounding(self, a, b):
+        """'yes', 'no', or 'unclear' for two lists of (value, bound): equal up to rounding?"""
+        for (x, ex), (y, ey) in zip(a, b):
+            if x.shape != y.shape:
+                return "no"
+            if not all(np.all(np.isfinite(v)) for v in (x, y, ex, ey)):
+                return "unclear"
+            tolerance = SAFETY * UNIT_ROUNDOFF * (ex + ey)
+            if np.any(np.abs(x - y) > tolerance):
+                loose = np.max(tolerance) > RESOLUTION * max(np.max(np.abs(y), initial=0), 1e-300)
+                return "unclear" if loose else "no"
+        return "yes"
 
     def agree(self, a, b):
         """'yes', 'no', or 'unclear' (a value is not finite) for two lists of point values."""
@@ -148,13 +171,15 @@ class Checker:
                               f"{name} is {fmt(shape_of(truth))}")
         if symbolically_equal(self.program, claim, truth):
             return ClaimResult(name, formula, "holds", "symbolic identity")
-        verdict = self.agree(self.values(claim), self.values(truth))
+        verdict = self.within_rounding(self.measured(claim), self.measured(truth))
         if verdict == "yes":
             sizes = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in self.size_sets())
             return ClaimResult(name, formula, "holds",
-                               f"numeric: equal at {len(self.points)} random points (seed {self.seed}; sizes {sizes})")
+                               f"numeric: equal within rounding at {len(self.points)} covered random points "
+                               f"(seed {self.seed}; sizes {sizes})")
         if verdict == "unclear":
-            return ClaimResult(name, formula, "inconclusive", "a value is not finite at a test point")
+            return ClaimResult(name, formula, "inconclusive",
+                               "a value is not finite, or rounding is too large to decide, at a test point")
         return self.fails(name, formula, claim, truth, "values differ")
 
     def fails(self, name, formula, claim, truth, first):

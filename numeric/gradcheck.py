@@ -66,43 +66,18 @@ def verdict_of(measurements):
     return "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts or not verdicts else "pass"
 
 
-class GradientChecker:
-    """Derived gradients of one cost, compiled once, checked at any number of points.
+class Landscape:
+    """What a point looks like to a cost: its branch arguments (ReLU pre-activations) and the
+    derivatives of its smooth element-wise functions, with rounding bounds, in one compiled
+    pass.  Decides kinks, saturation (κ_J) and coverage."""
 
-    Two compiled passes share their common parts: the *landscape* of a point (branch
-    arguments, element-wise derivatives, their rounding bounds) decides kinks, saturation and
-    coverage; the *gradients* pass gives G, ε(G) and |G| for every block.
-    """
-
-    def __init__(self, cost, gradients):
-        self.blocks = tuple(gradients)
-        self.cost = compile_expression(cost)
+    def __init__(self, cost):
         self.cost_size = _node_count(cost)
         self.branch_exprs = tuple(branch_arguments(cost))
         slopes = _smooth_derivatives(cost)
-        self.landscape = compile_group([*self.branch_exprs, *map(_bound, self.branch_exprs),
-                                        *slopes, *map(_bound, slopes)])
+        self.landscape = compile_group([*self.branch_exprs, *map(bound_of, self.branch_exprs),
+                                        *slopes, *map(bound_of, slopes)])
         self.kinks, self.slopes = len(self.branch_exprs), len(slopes)
-        gs = [gradients[x] for x in self.blocks]
-        self.together = compile_group([*gs, *map(_bound, gs)])
-        self.replaced = {}
-
-    def with_gradient(self, x, expr):
-        """The same checker with the gradient of ``x`` replaced (to plant a bug)."""
-        other = copy.copy(self)
-        other.replaced = {**self.replaced, x: compile_expression(expr)}
-        return other
-
-    def gradient(self, x, point):
-        return np.asarray(self.replaced[x](point) if x in self.replaced else self.values(point)[0][x])
-
-    def values(self, point):
-        """({x: G}, {x: ε(G)}, {x: |G|}) at ``point``."""
-        out, n = self.together(point), len(self.blocks)
-        grads, bounds = ({x: np.asarray(v) for x, v in zip(self.blocks, out[k * n:(k + 1) * n])}
-                         for k in range(2))
-        grads.update({x: np.asarray(f(point)) for x, f in self.replaced.items()})
-        return grads, bounds, {x: np.abs(g) for x, g in grads.items()}
 
     def branches(self, point, landscape=None):
         """[(branch argument, its rounding bound)] at ``point``."""
@@ -126,6 +101,36 @@ class GradientChecker:
                 rel = np.where(s > 0, bound / s, 0.0)
                 kappa += float(np.max(rel, initial=0.0)) if np.all(np.isfinite(rel)) else np.inf
         return kappa
+
+
+class GradientChecker(Landscape):
+    """Derived gradients of one cost, compiled once, checked at any number of points: one pass
+    gives G and ε(G) for every block (common parts shared), one the landscape."""
+
+    def __init__(self, cost, gradients):
+        super().__init__(cost)
+        self.blocks = tuple(gradients)
+        self.cost = compile_expression(cost)
+        gs = [gradients[x] for x in self.blocks]
+        self.together = compile_group([*gs, *map(bound_of, gs)])
+        self.replaced = {}
+    def with_gradient(self, x, expr):
+        """The same checker with the gradient of ``x`` replaced (to plant a bug)."""
+        other = copy.copy(self)
+        other.replaced = {**self.replaced, x: compile_expression(expr)}
+        return other
+
+    def gradient(self, x, point):
+        return np.asarray(self.replaced[x](point) if x in self.replaced else self.values(point)[0][x])
+
+    def values(self, point):
+        """({x: G}, {x: ε(G)}, {x: |G|}) at ``point``."""
+        out, n = self.together(point), len(self.blocks)
+        grads, bounds = ({x: np.asarray(v) for x, v in zip(self.blocks, out[k * n:(k + 1) * n])}
+                         for k in range(2))
+        grads.update({x: np.asarray(f(point)) for x, f in self.replaced.items()})
+        return grads, bounds, {x: np.abs(g) for x, g in grads.items()}
+
 
     def measure(self, point, index, rng, global_directions=2):
         """Measurements at one point: one direction per block, then ``global_directions``.
@@ -183,13 +188,15 @@ class GradientChecker:
         return np.array([derived[k] for k in indices]), np.array(measured)
 
 
-def _bound(expr):
+def bound_of(expr):
     """ε(expr); exact is 0; with no rounding model, the fallback relative tolerance."""
     try:
         bound = rounding_bound(expr)
     except NoErrorModel:
-        return sp.MatMul(sp.Float(FALLBACK_RTOL / UNIT_ROUNDOFF), absval(expr))
-    return sp.ZeroMatrix(*expr.shape) if bound is None else bound
+        bound = FALLBACK_RTOL / UNIT_ROUNDOFF * absval(expr)
+    if bound is None:
+        return sp.ZeroMatrix(*expr.shape) if expr.is_Matrix else sp.Integer(0)
+    return bound
 
 
 def _smooth_derivatives(cost):
@@ -262,14 +269,3 @@ def explain(derived, measured, dims=None):
     if np.all(np.isclose(derived, measured) | ~nonzero | zero_derived):
         return "a mask: the formula differs only where one side is zero"
     return "entries differ without a simple pattern"
-
-
-def check_gradients(cost, gradients, points, seed=0):
-    """Measurements at every point (a list of value mappings), reproducible from ``seed``."""
-    if not gradients:
-        raise TracegradError("nothing to check: no matrix-valued gradients")
-    checker = GradientChecker(cost, gradients)
-    out = []
-    for k, point in enumerate(points):
-        out += checker.measure(point, k, np.random.default_rng([seed, k, 7]))
-    return checker, out
