@@ -90,7 +90,7 @@ def test_injections_are_errors_in_the_checker(no_side_effects):
 
 
 def test_injections_through_the_cli(no_side_effects):
-    for text in injections(no_side_effects)[:12]:
+    for text in injections(no_side_effects)[:6]:
         code, out, err = run("check", "vardhan", "--claim", f"dZ4 = {text}")
         assert code == 1 and "ERROR" in out and not err, (text, out, err)
 
