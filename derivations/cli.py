@@ -88,6 +88,10 @@ def build_parser():
     t.add_argument("-o", "--output", help="FILE.tex (default: MODEL.tex)")
     t.add_argument("--pdf", action="store_true", help="also run pdflatex")
     t.add_argument("--seed", type=seed, default=0)
+    g = sub.add_parser("codegen", help="a standalone numpy forward/backward module")
+    g.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    g.add_argument("-o", "--output", help="FILE.py (default: MODEL_backprop.py)")
+    g.add_argument("--wrt", help="comma-separated names (default: parameters and real inputs)")
     return p
 
 
@@ -179,8 +183,23 @@ def cmd_latex(args):
     return 0
 
 
+def cmd_codegen(args):
+    from numeric.codegen import generate_module
+    model = load(args.model)
+    path = output_file("-o", args.output or f"{model.name.replace('-', '_')}_backprop.py", ".py")
+    wrt = [w.strip() for w in args.wrt.split(",")] if args.wrt else None
+    text = generate_module(model.derivation, title=f"model '{model.name}': {model.title}", wrt=wrt)
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    print(f"wrote {path}")
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "derive": cmd_derive, "verify": cmd_verify, "check": cmd_check,
-            "compare": cmd_compare, "latex": cmd_latex}
+            "compare": cmd_compare, "latex": cmd_latex, "codegen": cmd_codegen}
 
 if __name__ == "__main__":
     sys.exit(main())

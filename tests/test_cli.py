@@ -108,3 +108,32 @@ def test_compare_answers_the_seed_question(capsys):
     assert data["ng"]["delta4"]["verdicts"] == {"bce": "holds", "mse": "fails", "ce": "fails"}
     assert data["sudeep"]["delta3"]["verdicts"]["mse"] == "holds"
     assert data["sudeep"]["delta3"]["verdicts"]["bce"] == "fails"
+
+
+def test_codegen_writes_a_module_that_computes_the_gradients(capsys, tmp_path):
+    import importlib.util
+
+    import numpy as np
+
+    import derivations
+    from derivations.points import draw_points
+    from numeric import evaluate
+    target = tmp_path / "net.py"
+    code, out, _ = run(capsys, "codegen", "-o", str(target), "--wrt", "W1,b4")
+    assert code == 0 and out.strip() == f"wrote {target}"
+    spec = importlib.util.spec_from_file_location("net", target)
+    net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(net)
+    model = derivations.load("vardhan")
+    point = draw_points(model, 3)[0]
+    grads = net.backward({s.name: v for s, v in point.items() if hasattr(s, "shape")})
+    assert set(grads) == {"W1", "b4"}
+    for name in grads:
+        want = evaluate(model.derivation.gradient(model.symbols[name]), point)
+        assert np.allclose(grads[name], want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("argv", [["codegen", "-o", "x.txt"], ["codegen", "--wrt", "W9"], ["codegen", "nosuch"]])
+def test_codegen_bad_input_is_one_line(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
