@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from numeric import evaluate
 from numeric.compile import compile_group
 from numeric.errorbound import UNIT_ROUNDOFF
 from numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
@@ -115,14 +116,16 @@ class Truth(Mapping):
 class Checker:
     """Checks claims of one model under one loss at fixed seeded points."""
 
-    def __init__(self, model, loss=None, seed=0, sizes=None, explain=True):
+    def __init__(self, model, loss=None, seed=0, sizes=None, explain=True, points=None):
         self.model, self.loss, self.seed, self.explain = model, loss, seed, explain
         self.derivation = model.derive(loss)
         self.program = self.derivation.program
         self.truth = Truth(model, self.derivation)
-        landscape = Landscape(self.program.expand(self.program.cost))
-        self.points = [covered_point(model, landscape, dims, seed, k, j)[0]
-                       for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
+        if points is None:
+            landscape = Landscape(self.program.expand(self.program.cost))
+            points = [covered_point(model, landscape, dims, seed, k, j)[0]
+                      for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
+        self.points = points
 
     def measured(self, expr):
         """(value, rounding bound) of ``expr`` at every point (forward names expanded)."""
@@ -131,7 +134,9 @@ class Checker:
         return [tuple(np.asarray(v, dtype=float) for v in both(p)) for p in self.points]
 
     def values(self, expr):
-        return [value for value, _ in self.measured(expr)]
+        """The value of ``expr`` at every point (for diagnoses, which need no bounds)."""
+        full = self.program.expand(expr)
+        return [np.asarray(evaluate(full, p), dtype=float) for p in self.points]
 
     def within_rounding(self, a, b):
         """'yes', 'no', or 'unclear' for two lists of (value, bound): equal up to rounding?"""

@@ -92,7 +92,7 @@ def other_losses(checker, name, formula):
         if loss == own:
             continue
         try:
-            other = Checker(checker.model, loss, checker.seed, explain=False)
+            other = Checker(checker.model, loss, checker.seed, explain=False, points=checker.points)
             if other.check(name, formula).verdict == "holds":
                 notes.append(f"holds under another loss: {loss} ({LOSSES[loss][0]})")
         except TracegradError:
