@@ -2,6 +2,7 @@
 claims hold, 1 a check or claim fails, 2 bad input (one line on stderr, never a traceback)."""
 import argparse
 import json
+import os
 import re
 import sys
 
@@ -108,6 +109,11 @@ def main(argv=None):
     except MemoryError:
         print("tracegrad: error: out of memory (sizes too large?)", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (`tracegrad verify | head`): nothing more to say, and no traceback
+        # when Python flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("tracegrad: interrupted", file=sys.stderr)
         return 2

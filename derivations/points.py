@@ -112,6 +112,10 @@ def covered_point(model, checker, dims, seed, *where):
     """The first of ``ATTEMPTS`` seeded candidates at sizes ``dims`` with no coverage problem:
     (point, attempts, problem or '')."""
     examples = example_dims(model)
+    single = [d for d in examples if dims.get(d) == 1]
+    if single:
+        point = draw_point(model, dims, np.random.default_rng([seed, *where, 0]))
+        return point, 1, f"one example ({single[0]} = 1) hides a missing 1/{single[0]}"
     for attempt in range(ATTEMPTS):
         point = draw_point(model, dims, np.random.default_rng([seed, *where, attempt]))
         problem = coverage_problem(checker, point, examples)

@@ -100,6 +100,6 @@ def summarise(checker, chosen, model, name, ms, x):
         point = chosen[failed.point][0]
         entries, derived, true = localise(checker, point, x)
         dims = {k.name: v for k, v in point.items() if k in model.dims.values()}
-        reason = explain(derived, true, dims)
+        reason = explain(derived, true, dims, point[x].shape)
         entries = tuple((tuple(int(i) for i in idx), a, b) for idx, a, b in entries)
     return GradientCheck(name, verdict, float(worst.ratio), float(relative), len(ms), reason, entries)

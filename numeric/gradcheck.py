@@ -26,7 +26,6 @@ from symbolic.errors import TracegradError
 
 from .compile import compile_expression, compile_group
 from .errorbound import UNIT_ROUNDOFF, NoErrorModel, absval, branch_arguments, rounding_bound
-from .finite import directional_complex_step
 
 SAFETY = 8              # C = λ: covers library functions' few ulps and the complex-step side
 RESOLUTION = 1e-4       # a bound looser than this relative to the value cannot resolve real bugs
@@ -64,6 +63,10 @@ def verdict_of(measurements):
     """fail if any measurement fails; else inconclusive if any is; else pass."""
     verdicts = {m.verdict for m in measurements}
     return "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts or not verdicts else "pass"
+
+
+class Kink(TracegradError):
+    pass
 
 
 class Landscape:
@@ -149,42 +152,67 @@ class GradientChecker(Landscape):
         out = []
         for name, v in plans:
             predicted = float(np.real(sum(np.sum(values[x] * d) for x, d in v.items())))
-            measured = self.along(point, v)
+            try:
+                measured, own = self.along(point, v)
+            except Kink as e:
+                measured, own, kink = np.nan, 0.0, str(e)
             scale = sum(float(np.sum(sizes[x] * np.abs(d))) for x, d in v.items())
             n = sum(d.size for d in v.values())
             modelled = sum(float(np.sum(errors[x] * np.abs(d))) for x, d in v.items())
-            bound = SAFETY * UNIT_ROUNDOFF * (modelled + (np.sqrt(n) + kappa) * scale)
+            bound = SAFETY * UNIT_ROUNDOFF * (modelled + own + (np.sqrt(n) + kappa) * scale)
             out.append(self.judge(name, index, predicted, measured, bound, kink))
         return out
 
     def along(self, point, v):
-        """Im J(θ + i·h·v)/h for a direction given block by block."""
+        """(⟨∇J, v⟩ measured, its own error bound) for a direction given block by block:
+        Im J(θ + i·h·v)/h, or central differences where J cannot run on complex numbers."""
         shifted = {**point, **{x: point[x] + 1j * H * d for x, d in v.items()}}
-        return float(np.imag(np.asarray(self.cost(shifted)).reshape(()))) / H
+        try:
+            value = np.asarray(self.cost(shifted)).reshape(())
+        except TracegradError:
+            value = None
+        if value is not None and np.iscomplexobj(value):
+            return float(np.imag(value)) / H, 0.0
+        return self.central(point, v)
+
+    def central(self, point, v):
+        """Central differences with one Richardson step, R = (4 D(h/2) − D(h))/3; the
+        truncation estimate |R − D(h/2)| and the rounding of J/h join the bound.  A ReLU that
+        switches inside the stencil makes the result meaningless: ``Kink``."""
+        h = np.cbrt(np.finfo(float).eps) * max(1.0, *(float(np.max(np.abs(point[x]))) for x in v))
+
+        def J(t):
+            moved = {**point, **{x: point[x] + t * d for x, d in v.items()}}
+            signs = [np.real(z) > 0 for z, _ in self.branches(moved)]
+            return float(np.real(np.asarray(self.cost(moved)).reshape(()))), signs
+        (j0, s0), *others = [J(t) for t in (0.0, h, -h, h / 2, -h / 2)]
+        if any(any(np.any(a != b) for a, b in zip(s0, s)) for _, s in others):
+            raise Kink("a ReLU switches within the finite-difference stencil")
+        (up, _), (down, _), (up2, _), (down2, _) = others
+        coarse, fine = (up - down) / (2 * h), (up2 - down2) / h
+        richardson = (4 * fine - coarse) / 3
+        return richardson, abs(richardson - fine) / (SAFETY * UNIT_ROUNDOFF) + abs(j0) / h
 
     def judge(self, name, index, predicted, measured, bound, kink):
         def result(verdict, reason=""):
             return Measurement(name, index, predicted, measured, bound, verdict, reason)
-        if not (np.isfinite(predicted) and np.isfinite(measured) and np.isfinite(bound)):
-            return result("inconclusive", "a value or its rounding bound is not finite")
         if kink:
             return result("inconclusive", kink)
+        if not (np.isfinite(predicted) and np.isfinite(measured) and np.isfinite(bound)):
+            return result("inconclusive", "a value or its rounding bound is not finite")
         if bound > RESOLUTION * max(abs(measured), abs(predicted)) and bound > 0:
             return result("inconclusive", "ill-conditioned here (a saturated output or heavy "
                                           "cancellation): rounding could hide a real error")
         return result("pass" if abs(predicted - measured) <= bound else "fail")
 
     def entries(self, point, x, indices):
-        """(derived, measured) gradient entries of block ``x`` at ``indices`` (per-entry complex steps)."""
+        """(derived, measured) gradient entries of block ``x`` at ``indices``, one step each."""
         derived = self.gradient(x, point)
-
-        def f(a):
-            return self.cost({**point, x: a})
         measured = []
         for k in indices:
             e = np.zeros(point[x].shape)
             e[k] = 1.0
-            measured.append(directional_complex_step(f, point[x], e, H))
+            measured.append(self.along(point, {x: e})[0])
         return np.array([derived[k] for k in indices]), np.array(measured)
 
 
@@ -237,7 +265,7 @@ def localise(checker, point, x, limit=400, worst=3):
             for k in half:
                 v[k] = 1.0
             predicted = float(np.sum(checker.gradient(x, point) * v))
-            gaps.append(abs(predicted - checker.along(point, {x: v})))
+            gaps.append(abs(predicted - checker.along(point, {x: v})[0]))
         indices = halves[int(np.argmax(gaps))]
     derived, measured = checker.entries(point, x, indices)
     order = np.argsort(-np.abs(derived - measured))[:worst]
@@ -247,25 +275,31 @@ def localise(checker, point, x, limit=400, worst=3):
 FACTORS = {2: "2", 0.5: "1/2", -1: "−1 (a sign)"}
 
 
-def explain(derived, measured, dims=None):
-    """What the derived/true mismatch looks like: a constant factor, a sign, a mask."""
+def explain(derived, measured, dims=None, shape=None):
+    """What the derived/true mismatch looks like: a constant factor (named after a size when
+    it is one), a sign, a transpose, a mask.  ``shape``: the block's, when every entry is given."""
     if derived.shape != measured.shape:
         return "shapes differ"
-    nonzero = np.abs(measured) > 1e-12 * max(1.0, float(np.max(np.abs(measured), initial=0)))
-    if np.any(nonzero):
+    top = max(1.0, float(np.max(np.abs(measured), initial=0)))
+    nonzero = np.abs(measured) > 1e-12 * top
+    zero_derived = np.abs(derived) <= 1e-12 * max(1.0, float(np.max(np.abs(derived), initial=0)))
+    if np.any(nonzero) and np.all(zero_derived[~nonzero]):
         ratios = derived[nonzero] / measured[nonzero]
-        if np.ptp(ratios) <= 1e-8 * max(1.0, abs(float(np.mean(ratios)))):
+        if np.ptp(ratios) <= 1e-8 * max(1.0, abs(float(np.mean(ratios)))) and abs(np.mean(ratios) - 1) > 1e-9:
             c = float(np.mean(ratios))
             names = [n for k, n in FACTORS.items() if abs(c - k) < 1e-9]
-            for name, size in (dims or {}).items():
-                names += [f"{name}" for k in (size,) if abs(c - k) < 1e-9]
-                names += [f"1/{name}" for k in (size,) if abs(c * k - 1) < 1e-9]
-                names += [f"{name}/({name} − 1)" for k in (size,) if k > 1 and abs(c - k / (k - 1)) < 1e-9]
-                names += [f"({name} − 1)/{name}" for k in (size,) if k > 1 and abs(c - (k - 1) / k) < 1e-9]
+            for name, k in (dims or {}).items():
+                names += [name] if abs(c - k) < 1e-9 else []
+                names += [f"1/{name}"] if abs(c * k - 1) < 1e-9 else []
+                names += [f"{name}/({name} − 1)"] if k > 1 and abs(c - k / (k - 1)) < 1e-9 else []
+                names += [f"({name} − 1)/{name}"] if k > 1 and abs(c - (k - 1) / k) < 1e-9 else []
             return f"off by a constant factor {c:.6g}" + (f" ({', '.join(names)})" if names else "")
-    zero_derived = np.abs(derived) <= 1e-12 * max(1.0, float(np.max(np.abs(derived), initial=0)))
-    if np.all((derived == measured) | zero_derived | ~nonzero):
-        return "a mask: the formula is zero where the true gradient is not (a missing or extra 1[z > 0]?)"
-    if np.all(np.isclose(derived, measured) | ~nonzero | zero_derived):
-        return "a mask: the formula differs only where one side is zero"
+    if shape and shape[0] == shape[1] and derived.size == shape[0] * shape[1] and \
+            np.allclose(derived.reshape(shape).T, measured.reshape(shape), rtol=1e-9, atol=1e-12 * top):
+        return "off by a transpose: the formula's transpose is the gradient"
+    close = np.isclose(derived, measured, rtol=1e-9, atol=1e-12 * top)
+    if np.all(close | ~nonzero):
+        return "a mask: the formula is non-zero where the true gradient is zero (a missing 1[z > 0]?)"
+    if np.all(close | zero_derived):
+        return "a mask: the formula is zero where the true gradient is not (an extra 1[z > 0]?)"
     return "entries differ without a simple pattern"

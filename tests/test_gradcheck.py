@@ -121,3 +121,30 @@ def test_verify_report_is_deterministic_and_prints_its_seed():
     a, b = verify_model(VARDHAN, seed=4), verify_model(VARDHAN, seed=4)
     assert str(a) == str(b) and a.as_dict() == b.as_dict()
     assert "seed 4" in str(a) and a.as_dict()["seed"] == 4
+
+
+def test_central_difference_fallback_agrees_and_detects_kinks():
+    point = coverage_points(VARDHAN, CHECKER, seed=0)[0][0]
+    rng = np.random.default_rng(2)
+    v = {x: rng.standard_normal(point[x].shape) for x in CHECKER.blocks}
+    grads, _, _ = CHECKER.values(point)
+    predicted = sum(float(np.sum(grads[x] * d)) for x, d in v.items())
+    measured, own = CHECKER.central(point, v)
+    assert abs(measured - predicted) <= 8 * UNIT_ROUNDOFF * own + 1e-9 * abs(predicted)
+    assert abs(measured - predicted) > 0          # a real finite difference, not the complex step
+    z = np.asarray(evaluate(CHECKER.branch_exprs[-1], point))   # Z1 = W1ᵀX + b1 1ᵀ
+    b1 = VARDHAN.symbols["b1"]
+    near = {**point, b1: point[b1] - z[:, :1] + 1e-9}           # Z1[:, 0] just above the kink
+    from numeric.gradcheck import Kink
+    with pytest.raises(Kink):
+        CHECKER.central(near, v)
+
+
+def test_explain_names_transposes_and_masks():
+    rng = np.random.default_rng(0)
+    true = rng.standard_normal((4, 4))
+    assert "transpose" in explain(true.T.ravel(), true.ravel(), shape=(4, 4))
+    masked = true * (rng.random((4, 4)) > 0.5)
+    assert "missing 1[z > 0]" in explain(true.ravel(), masked.ravel())
+    assert "extra 1[z > 0]" in explain(masked.ravel(), true.ravel())
+    assert "(m/(m − 1))" in explain(true.ravel() * 7 / 6, true.ravel(), {"m": 7})

@@ -357,3 +357,14 @@ def test_same_bytes_across_processes_and_hash_seeds():
             for seed in ("1", "2")]
     outputs = [p.communicate(timeout=120)[0] for p in runs]
     assert outputs[0] == outputs[1] and json.loads(outputs[0])["seed"] == 0
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    """`tracegrad derive | head -1`: the reader leaves early."""
+    proc = subprocess.Popen([sys.executable, "-m", "derivations.cli", "derive", "--steps"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with proc:
+        proc.stdout.close()             # before the derivation is printed
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=60)
+    assert "Traceback" not in err and proc.returncode in (0, 1, 2)
