@@ -269,18 +269,25 @@ def rounding_bound(expr):
     return RoundingModel()(expr)
 
 
-def branch_arguments(expr):
-    """The matrices whose signs decide a branch (relu, step, max, comparisons) in ``expr``."""
-    found, seen, stack = [], set(), [expr]
+def elementwise_nodes(expr):
+    """Every element-wise application f(X) in the expression DAG, each once."""
+    seen, stack = set(), [expr]
     while stack:
         node = stack.pop()
         if node in seen or not isinstance(node, sp.Basic):
             continue
         seen.add(node)
         if isinstance(node, ElementwiseApplyFunction):
-            for atom in scalar_body(node).atoms(*BRANCHES):
-                for arg in atom.args:
-                    if isinstance(arg, sp.Expr) and arg.has(ELEMENT) and not arg.is_number:
-                        found.append(elementwise(sp.Lambda(ELEMENT, arg), node.expr))
+            yield node
         stack.extend(node.args)
+
+
+def branch_arguments(expr):
+    """The matrices whose signs decide a branch (relu, step, max, comparisons) in ``expr``."""
+    found = []
+    for node in elementwise_nodes(expr):
+        for atom in scalar_body(node).atoms(*BRANCHES):
+            for arg in atom.args:
+                if isinstance(arg, sp.Expr) and arg.has(ELEMENT) and not arg.is_number:
+                    found.append(elementwise(sp.Lambda(ELEMENT, arg), node.expr))
     return list(dict.fromkeys(found))

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbolic.entrywise import derivative_of
 from symbolic.errors import TracegradError
 
 from .compile import compile_expression, compile_group
-from .errorbound import UNIT_ROUNDOFF, NoErrorModel, absval, branch_arguments, rounding_bound
+from .errorbound import (UNIT_ROUNDOFF, NoErrorModel, absval, branch_arguments, elementwise_nodes,
+                         rounding_bound)
 
 SAFETY = 8              # C = λ: covers library functions' few ulps and the complex-step side
 RESOLUTION = 1e-4       # a bound looser than this relative to the value cannot resolve real bugs
@@ -229,18 +229,8 @@ def bound_of(expr):
 
 def _smooth_derivatives(cost):
     """f′(X) for every element-wise application f(X) in the cost whose f is smooth."""
-    found, seen, stack = [], set(), [cost]
-    while stack:
-        node = stack.pop()
-        if node in seen or not isinstance(node, sp.Basic):
-            continue
-        seen.add(node)
-        if isinstance(node, ElementwiseApplyFunction):
-            d = derivative_of(node)
-            if not isinstance(d, sp.ZeroMatrix) and d.free_symbols:
-                found.append(d)
-        stack.extend(node.args)
-    return found
+    return [d for d in map(derivative_of, elementwise_nodes(cost))
+            if not isinstance(d, sp.ZeroMatrix) and d.free_symbols]
 
 
 def _node_count(expr):
