@@ -67,9 +67,9 @@ def test_coverage_points_switch_every_unit_on_and_off():
 
 
 def test_no_false_alarms_on_correct_gradients():
-    verdicts = false_alarms(VARDHAN, cases=150, seed=3, examples=(7, 64))
+    verdicts = false_alarms(VARDHAN, cases=200, seed=3)      # m ∈ {7, 64, 512}, three inits
     assert verdicts["fail"] == 0
-    assert verdicts["pass"] >= 100
+    assert verdicts["pass"] >= 140
 
 
 def test_every_bug_class_is_detected():
