@@ -207,7 +207,7 @@ def claims(draw):
     return name, draw(st.one_of(formulas(shape), formulas(shape), malformed))
 
 
-@fuzz(15, cost=200)
+@fuzz(40, cost=200)
 @given(claims())
 def test_checker(claim):
     name, text = claim
@@ -254,7 +254,7 @@ OPTIONS = st.lists(st.one_of(
 ), max_size=3).map(lambda groups: [a for g in groups for a in g])
 
 
-@fuzz(10, cost=300)
+@fuzz(25, cost=300)
 @given(claims(), OPTIONS)
 def test_cli_claim(claim, options):
     name, text = claim
