@@ -37,9 +37,11 @@ def example_dims(model):
 
 
 def square_sizes(model, first):
-    """Every dimension but the examples set to one size, so every weight matrix is square."""
+    """Every dimension but the examples set to one size (the lower median), so every weight
+    matrix is square and a transposed formula type-checks: only values can expose it."""
     examples = example_dims(model)
-    side = max((v for d, v in first.items() if d not in examples), default=3)
+    sides = sorted(v for d, v in first.items() if d not in examples and v > 1) or [3]
+    side = sides[(len(sides) - 1) // 2]
     return {d: (v if d in examples else side) for d, v in first.items()}
 
 
