@@ -472,6 +472,10 @@ class CompiledGroup:
         return len(self._code)
 
     def __call__(self, values):
+        return self.outputs(self.run(values))
+
+    def run(self, values):
+        """Every register after one full pass (``outputs`` reads the results off it)."""
         find = _finder(values)
         regs = [None] * self._size
         for slot, sym in self._scalars:
@@ -491,14 +495,36 @@ class CompiledGroup:
         for slot, sym in self._scalars:
             if regs[slot] is None:
                 raise TracegradError(f"missing value for symbol {sym.name}")
+        return self._execute(regs, inputs, None)
+
+    def rerun(self, state, changes):
+        """Results of ``run`` with some matrix symbols given new values: only the instructions
+        downstream of them run again (a complex step in one block leaves the rest real)."""
+        regs, inputs, touched = list(state[0]), set(state[1]), set()
+        for slot, sym, _ in self._matrices:
+            if sym in changes:
+                regs[slot] = a = _matrix_value(sym, changes[sym])
+                inputs.add(id(a))
+                touched.add(slot)
+        return self.outputs(self._execute(regs, inputs, touched))
+
+    def _execute(self, regs, inputs, touched):
+        """Run the code (only what reads a ``touched`` slot, when given) into ``regs``."""
         name = type(self.exprs[0]).__name__ if self.exprs else ""
         try:
             # log 0, overflow, 0/0 give inf or nan, never a warning: callers judge finiteness
             with np.errstate(all="ignore"):
                 for out, fn, args, name in self._code:
-                    regs[out] = fn(*[regs[a] for a in args])
+                    if touched is None or not touched.isdisjoint(args):
+                        regs[out] = fn(*[regs[a] for a in args])
+                        if touched is not None:
+                            touched.add(out)
         except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
             raise TracegradError(f"cannot evaluate {name}: {str(e).splitlines()[0]}") from None
+        return regs, inputs
+
+    def outputs(self, state):
+        regs, inputs = state
         return tuple(_result(regs[out], expr, inputs) for out, expr in zip(self._outs, self.exprs))
 
 
@@ -518,8 +544,8 @@ class CompiledExpression(CompiledGroup):
         super().__init__((expr,))
         self.expr, self.is_matrix = expr, bool(expr.is_Matrix)
 
-    def __call__(self, values):
-        return super().__call__(values)[0]
+    def outputs(self, state):
+        return super().outputs(state)[0]
 
 
 def _result_check(expr):
