@@ -8,11 +8,13 @@ may differ by rounding only, bounded by
     C·u·( ⟨ε(G), |v|⟩ + (√N + κ_J)·⟨|G|, |v|⟩ )
 
 ε(G): the rounding model of the gradient formula (``errorbound``); √N: the dot product of
-length N (probabilistic, as in ``errorbound``); κ_J: how many relative roundings the cost passes to its derivative (its node count plus
-the relative error of every element-wise derivative on its path, which is where saturation
-shows).  A check is ``inconclusive`` — never ``fail`` — when a value is not finite, a branch
-argument (a ReLU pre-activation) is within its rounding error of the kink, or the bound is too
-loose to resolve a relative error of ``RESOLUTION``.
+length N (probabilistic, as in ``errorbound``); κ_J: how many relative roundings the cost
+passes to its derivative (its node count plus the relative error of every element-wise
+derivative in it, which is where saturation shows).  A check is ``inconclusive`` — never
+``fail`` — when a value is not finite, a branch argument (a ReLU pre-activation) is within its
+rounding error of the kink, or the bound is too loose to resolve a relative error of
+``RESOLUTION``.  Where the cost cannot run on complex numbers, central differences with one
+Richardson step stand in, and a ReLU switching inside the stencil is a ``Kink``.
 """
 import copy
 from dataclasses import dataclass
@@ -66,7 +68,7 @@ def verdict_of(measurements):
 
 
 class Kink(TracegradError):
-    pass
+    """A branch switches inside a finite-difference stencil: the difference means nothing."""
 
 
 class Landscape:
@@ -117,6 +119,7 @@ class GradientChecker(Landscape):
         gs = [oriented(gradients[x]) for x in self.blocks]
         self.together = compile_group([*gs, *map(bound_of, gs)])
         self.replaced = {}
+
     def with_gradient(self, x, expr):
         """The same checker with the gradient of ``x`` replaced (to plant a bug)."""
         other = copy.copy(self)
