@@ -1,4 +1,4 @@
-"""Generated numpy modules (numeric/codegen.py): for every built-in model the generated
+"""Generated numpy modules (numeric/codegen/): for every built-in model the generated
 forward/backward agree with the engine's expanded gradients evaluated by numeric.evaluate, and
 with complex steps of the cost for one model; the text is standalone, compiles and is
 deterministic; random programs exercise the printer rules one by one."""
