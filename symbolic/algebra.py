@@ -168,27 +168,24 @@ def ones(rows, cols):
     return sp.OneMatrix(rows, cols)
 
 
-def normal(x, memo=None):
-    """``x`` rebuilt bottom-up with the constructors above (after a substitution).
-
-    ``memo`` (a dict, optional) caches results by subexpression, so a subexpression shared many
-    times (results of a deep network share their tails) is normalised once.
-    """
-    if not is_matrix(x) or not x.args:
-        return x
-    if memo is None:
-        memo = {}
-    out = memo.get(x)
-    if out is None:
-        out = _normal(x, memo)
-        memo[x] = _UNCHANGED if out is x else out
-    return x if out is _UNCHANGED else out
+def memoised_walk(step):
+    """``walk(x, memo=None)``: ``step(x, memo)`` once per distinct matrix subexpression of ``x``
+    (``memo``, a dict, may be shared across calls), since the results of a deep network share
+    their tails; scalars and atoms are returned as they are."""
+    @functools.wraps(step)
+    def walk(x, memo=None):
+        if not is_matrix(x) or not x.args:
+            return x
+        memo = {} if memo is None else memo
+        if x not in memo:
+            memo[x] = step(x, memo)
+        return memo[x]
+    return walk
 
 
-_UNCHANGED = object()
-
-
-def _normal(x, memo):
+@memoised_walk
+def normal(x, memo):
+    """``x`` rebuilt bottom-up with the constructors above (after a substitution)."""
     args = [normal(a, memo) if isinstance(a, sp.Basic) else a for a in x.args]
     if isinstance(x, sp.Transpose):
         return T(args[0])

@@ -4,7 +4,7 @@ Rewrites never change a value: they replace a subexpression by an equal, shorter
 """
 import sympy as sp
 
-from .algebra import T
+from .algebra import T, memoised_walk
 from .entrywise import is_entrywise, map_atoms, rebuild, simplify_entrywise
 from .rules import Rule
 
@@ -31,26 +31,9 @@ def naming_table(program):
     return table
 
 
-def simplify_regions(expr, memo=None):
-    """Every maximal entry-wise region of ``expr`` replaced by its simpler form, if any.
-
-    ``memo`` (a dict, optional) caches results by subexpression across calls.
-    """
-    if not isinstance(expr, sp.MatrixExpr) or not expr.args:
-        return expr
-    if memo is None:
-        memo = {}
-    out = memo.get(expr)
-    if out is None:
-        out = _simplify_regions(expr, memo)
-        memo[expr] = _UNCHANGED if out is expr else out
-    return expr if out is _UNCHANGED else out
-
-
-_UNCHANGED = object()
-
-
-def _simplify_regions(expr, memo):
+@memoised_walk
+def simplify_regions(expr, memo):
+    """Every maximal entry-wise region of ``expr`` replaced by its simpler form, if any."""
     if is_entrywise(expr):
         expr = map_atoms(expr, lambda a: simplify_regions(a, memo))
         return simplify_entrywise(expr) or expr
