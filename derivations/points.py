@@ -1,5 +1,7 @@
 """Seeded test points: distinct sizes for every dimension, data of the kind each input holds;
 for gradient checks, points chosen for coverage (every ReLU unit both on and off)."""
+import math
+
 import numpy as np
 import sympy as sp
 
@@ -9,6 +11,7 @@ from symbolic.shapes import shape_of
 DEFAULT_SIZES = (5, 4, 3, 6, 7, 2, 8, 9, 10, 11, 12, 13)
 SEEDS_PER_SIZE_SET = 2
 ATTEMPTS = 400              # candidate points drawn (seeded) before settling for partial coverage
+ATTEMPT_NUMBERS = 4e7       # ... fewer for big points: at most this many random numbers drawn
 MAX_CONDITIONING = 1e8      # κ_J above this (u·κ_J > 1e-8): an output is saturated
 
 
@@ -118,7 +121,9 @@ def covered_point(model, checker, dims, seed, *where):
     if single:
         point = draw_point(model, dims, np.random.default_rng([seed, *where, 0]))
         return point, 1, f"one example ({single[0]} = 1) hides a missing 1/{single[0]}"
-    for attempt in range(ATTEMPTS):
+    numbers = sum(math.prod(int(sp.sympify(d).xreplace(dims)) for d in s.shape)
+                  for s in model.symbols.values() if isinstance(s, sp.MatrixSymbol))
+    for attempt in range(int(min(ATTEMPTS, max(10, ATTEMPT_NUMBERS // max(numbers, 1))))):
         point = draw_point(model, dims, np.random.default_rng([seed, *where, attempt]))
         problem = coverage_problem(checker, point, examples)
         if not problem:
