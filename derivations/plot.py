@@ -7,9 +7,10 @@ import numpy as np
 import sympy as sp
 
 from numeric import compile_expression
+from numeric.gradcheck import Landscape
 from symbolic.errors import TracegradError
 
-from .points import draw_points
+from .points import covered_point, size_sets
 
 STEPS = np.logspace(-13, -1, 37)
 
@@ -17,21 +18,17 @@ STEPS = np.logspace(-13, -1, 37)
 def error_curves(model, seed=0, sizes=None):
     """{parameter: relative errors of central differences at each step in STEPS}."""
     d = model.derivation
-    cost = compile_expression(d.program.expand(d.program.cost))
+    full_cost = d.program.expand(d.program.cost)
+    cost = compile_expression(full_cost)
     params = [x for x in d.wrt if isinstance(x, sp.MatrixSymbol)]
     gradients = {x: compile_expression(d.gradient(x)) for x in params}
 
-    def slopes(point):
-        return {x: float(np.sum(np.asarray(gradients[x](point)) * np.random.default_rng([seed, 7, k])
-                                .normal(size=point[x].shape))) for k, x in enumerate(params)}
-
-    # A point where a whole ReLU layer is dead gives zero slopes: take the first with none zero.
-    candidates = [(p, slopes(p)) for p in draw_points(model, seed, sizes)]
-    point, exacts = next(((p, s) for p, s in candidates if all(s.values())), candidates[0])
+    # a covered point: no dead layer that would make a slope zero
+    point = covered_point(model, Landscape(full_cost), size_sets(model, sizes)[0], seed, 0, 0)[0]
     curves = {}
     for k, x in enumerate(params):
         v = np.random.default_rng([seed, 7, k]).normal(size=point[x].shape)
-        exact = exacts[x]
+        exact = float(np.sum(np.asarray(gradients[x](point)) * v))
         along = lambda h: float(np.real(cost({**point, x: point[x] + h * v})).item())
         errors = [abs((along(h) - along(-h)) / (2 * h) - exact) / max(abs(exact), 1e-300) for h in STEPS]
         curves[x.name] = np.maximum(errors, 1e-17)
