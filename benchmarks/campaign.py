@@ -9,12 +9,16 @@ checker's own coverage points) and on a 784-256-128-10 net (m = 512): target 100
 Run: python benchmarks/campaign.py [--cases 10000] [--seed 0] [--no-big]
 """
 import argparse
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
-import derivations
-from derivations.campaign import checker_for, detections, false_alarms
-from derivations.points import covered_point
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the campaigns
+
+import tracegrad  # noqa: E402
+from campaigns import checker_for, detections, false_alarms  # noqa: E402
+from tracegrad.checking.points import covered_point  # noqa: E402
 
 
 def summary(results):
@@ -29,7 +33,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-big", action="store_true")
     args = ap.parse_args()
-    model = derivations.load("vardhan")
+    model = tracegrad.load("vardhan")
     t = time.perf_counter()
     verdicts = false_alarms(model, args.cases, args.seed)
     print(f"false alarms: {args.cases} correct cases in {time.perf_counter() - t:.0f} s: "

@@ -22,11 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from derivations.model import Model  # noqa: E402
-from numeric.codegen import generate_module  # noqa: E402
-from symbolic import derive  # noqa: E402
+from tracegrad.model import Model  # noqa: E402
+from tracegrad.numeric.codegen import generate_module  # noqa: E402
+from tracegrad.symbolic import derive  # noqa: E402
 
 MODEL = """
 name  = "mlp784"

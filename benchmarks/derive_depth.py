@@ -20,11 +20,10 @@ from pathlib import Path
 
 import sympy as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from symbolic import Program, derive, elementwise, relu, sigmoid  # noqa: E402
-from symbolic.derivation import FORMS  # noqa: E402
+from tracegrad.symbolic import Program, derive, elementwise, relu, sigmoid  # noqa: E402
+from tracegrad.symbolic.derivation import FORMS  # noqa: E402
 
 TARGETS = {"4-layer": 0.2, "L = 64": 4.0, "ratio": 2.2, "vs SymPy": 25.0}
 

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import sympy as sp
 
-import derivations
-from derivations.points import covered_point
-from numeric.gradcheck import GradientChecker, verdict_of
+import tracegrad
+from tracegrad.checking.points import covered_point
+from tracegrad.numeric.gradcheck import GradientChecker, verdict_of
 
 SIZES = dict(n0=784, n1=256, n2=128, n3=10, m=512)
 
@@ -47,7 +47,7 @@ def median_time(f, repeat):
 
 
 def main():
-    model = derivations.load("vardhan")
+    model = tracegrad.load("vardhan")
     d = model.derivation
     t = time.perf_counter()
     checker = GradientChecker(d.program.expand(d.program.cost),

@@ -6,10 +6,11 @@ import os
 import re
 import sys
 
-from symbolic.errors import TracegradError, UsageError
+from tracegrad import __version__
+from tracegrad.errors import TracegradError, UsageError
 
-from .formula import MAX_SIZE
-from .model import MAX_SEED, builtin_names, check_seed, load
+from tracegrad.language.formula import MAX_SIZE
+from tracegrad.model import MAX_SEED, builtin_names, check_seed, load
 
 DEFAULT_MODEL = "vardhan"
 
@@ -57,7 +58,8 @@ def output_file(option, path, suffix):
 
 def build_parser():
     p = Parser(prog="tracegrad", description="Derive and verify backpropagation formulas.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    p.add_argument("--version", action="version", version=f"tracegrad {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=Parser)
     sub.add_parser("list", help="built-in models")
     d = sub.add_parser("derive", help="derived dJ/dX for every layer")
     d.add_argument("model", nargs="?", default=DEFAULT_MODEL)
@@ -98,7 +100,14 @@ def build_parser():
 
 def main(argv=None):
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:      # --help and --version have printed their text
+            return done.code or 0
+        if args.command is None:
+            parser.print_help()
+            return 0
         return COMMANDS[args.command](args)
     except TracegradError as e:
         print(f"tracegrad: error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -126,7 +135,7 @@ def cmd_list(args):
 
 
 def cmd_derive(args):
-    from .show import show_derivation
+    from tracegrad.render.show import show_derivation
     model = load(args.model)
     wrt = [w.strip() for w in args.wrt.split(",")] if args.wrt else None
     print(show_derivation(model, wrt, args.layout, args.expand, args.steps, args.format))
@@ -134,7 +143,7 @@ def cmd_derive(args):
 
 
 def cmd_verify(args):
-    from .verify import verify_model
+    from tracegrad.checking.verify import verify_model
     model = load(args.model)
     sizes = model_sizes(model, args.sizes)
     if args.plot:
@@ -142,7 +151,7 @@ def cmd_verify(args):
     report = verify_model(model, seed=args.seed, sizes=sizes)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report)
     if args.plot:
-        from .plot import plot
+        from tracegrad.render.plot import plot
         plot(model, args.plot, args.seed, sizes)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0 if report.ok else 1
@@ -166,7 +175,7 @@ def cmd_check(args):
 
 
 def cmd_compare(args):
-    from .show import compare_models
+    from tracegrad.render.show import compare_models
     a, b = load(args.model_a), load(args.model_b)
     text, data, ok = compare_models(a, b, args.loss)
     print(json.dumps(data, indent=2) if args.json else text)
@@ -174,7 +183,7 @@ def cmd_compare(args):
 
 
 def cmd_latex(args):
-    from .latex import document, write_pdf
+    from tracegrad.render.latex import document, write_pdf
     model = load(args.model)
     path = output_file("-o", args.output or f"{model.name}.tex", ".tex")
     try:
@@ -190,7 +199,7 @@ def cmd_latex(args):
 
 
 def cmd_codegen(args):
-    from numeric.codegen import generate_module
+    from tracegrad.numeric.codegen import generate_module
     model = load(args.model)
     path = output_file("-o", args.output or f"{model.name.replace('-', '_')}_backprop.py", ".py")
     wrt = [w.strip() for w in args.wrt.split(",")] if args.wrt else None

@@ -1,9 +1,9 @@
 """Loss swap: the same network with its cost replaced by a standard loss."""
 
-from symbolic import Program
-from symbolic.errors import TracegradError
+from tracegrad.symbolic import Program
+from tracegrad.symbolic.errors import TracegradError
 
-from .formula import parse_formula
+from tracegrad.language.formula import parse_formula
 
 LOSSES = {
     "bce": ("binary cross-entropy", "-sum(target * log(prediction) + (1 - target) * log(1 - prediction))"),

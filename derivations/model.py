@@ -9,11 +9,11 @@ from pathlib import Path
 
 import sympy as sp
 
-from symbolic import Program, derive
-from symbolic.errors import TracegradError, UsageError
+from tracegrad.symbolic import Program, derive
+from tracegrad.errors import ModelError, TracegradError, UsageError
 
-from .formula import FUNCTIONS, MAX_SIZE, parse_dim, parse_formula
-from .points import size_sets
+from tracegrad.language.formula import FUNCTIONS, MAX_SIZE, parse_dim, parse_formula
+from tracegrad.checking.points import size_sets
 
 MODELS = Path(__file__).parent / "models"
 SECTIONS = {"name", "title", "source", "notes", "dims", "inputs", "params", "scalars", "sizes",
@@ -26,13 +26,6 @@ MAX_POINT_NUMBERS = 4_000_000  # numbers in the matrices of one numeric test poi
 MAX_SEED = 2**64 - 1
 VALUE_KINDS = ("real", "positive", "binary", "one-hot rows", "one-hot columns",
                "probability rows", "probability columns")
-
-
-class ModelError(TracegradError):
-    """A model file that cannot be used; the message names the file and the entry."""
-
-    def __init__(self, message):
-        super().__init__(" ".join(str(message).split()))
 
 
 def builtin_names():
@@ -194,16 +187,21 @@ class Model:
     def derive(self, loss=None):
         if loss is None:
             return self.derivation
-        from .losses import swap_loss
+        from tracegrad.losses import swap_loss
         return derive(swap_loss(self, loss), self.derivation.wrt)
 
     def check(self, claims=None, loss=None, seed=0, sizes=None):
-        from .check import check_model
+        from tracegrad.checking.claims import check_model
         if claims is not None and not (isinstance(claims, Mapping) and
                                        all(isinstance(n, str) for n in claims)):
             raise UsageError("claims must map names to formula strings, as in {'dW': 'A.T @ G'}")
         return check_model(self, claims=claims, loss=loss, seed=check_seed(seed),
                            sizes=self.check_sizes(sizes))
+
+    def verify(self, sizes=None, seed=0):
+        """Every derived gradient against complex-step derivatives: a VerifyReport."""
+        from tracegrad.checking.verify import verify_model
+        return verify_model(self, seed=check_seed(seed), sizes=self.check_sizes(sizes))
 
     def forward_names(self):
         return {s.name: s for s, _ in self.program.definitions}

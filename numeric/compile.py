@@ -26,9 +26,9 @@ from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from numeric.errorbound import magnitude
-from symbolic.errors import TracegradError
-from symbolic.functions import Softmax, relu, sigmoid, step
+from tracegrad.numeric.errorbound import magnitude
+from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.functions import Softmax, relu, sigmoid, step
 
 _MISSING = object()
 

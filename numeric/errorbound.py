@@ -19,10 +19,10 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from symbolic.algebra import T
-from symbolic.errors import TracegradError
-from symbolic.functions import ELEMENT, Softmax, elementwise, relu, scalar_body, step
-from symbolic.shapes import is_matrix, shape_of
+from tracegrad.symbolic.algebra import T
+from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.functions import ELEMENT, Softmax, elementwise, relu, scalar_body, step
+from tracegrad.symbolic.shapes import is_matrix, shape_of
 
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
 EXACT_FUNCTIONS = (relu, step, sp.Heaviside, sp.Abs, sp.sign, sp.floor, sp.ceiling,

@@ -6,7 +6,7 @@ off the imaginary part, exact to rounding with no subtractive cancellation.
 """
 import numpy as np
 
-from symbolic.errors import TracegradError
+from tracegrad.symbolic.errors import TracegradError
 
 
 def _scalar(value):

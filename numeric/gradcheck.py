@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from symbolic.entrywise import derivative_of
-from symbolic.errors import TracegradError
+from tracegrad.symbolic.entrywise import derivative_of
+from tracegrad.symbolic.errors import TracegradError
 
 from .compile import compile_expression, compile_group
 from .errorbound import (UNIT_ROUNDOFF, NoErrorModel, absval, branch_arguments, elementwise_nodes,

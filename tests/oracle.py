@@ -10,7 +10,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from symbolic.functions import Softmax
+from tracegrad.symbolic.functions import Softmax
 
 
 def explicit(x, env):

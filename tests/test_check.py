@@ -12,8 +12,8 @@ from itertools import zip_longest
 
 import pytest
 
-import derivations
-from derivations import ModelError
+import tracegrad
+from tracegrad import ModelError
 
 # (claim, mutated formula, what the diagnosis must mention or None)
 MUTATIONS = {
@@ -140,7 +140,7 @@ def rounds(mutations):
 @cache
 def mutation_results(model_name):
     """{(claim, formula): ClaimResult} for every mutation of the model."""
-    m = derivations.load(model_name)
+    m = tracegrad.load(model_name)
     out = {}
     for group in rounds(MUTATIONS[model_name]):
         for r in m.check(claims=group).results:
@@ -154,7 +154,7 @@ CASES = [(model, name, formula, note) for model, ms in MUTATIONS.items()
 
 def test_mutated_claims_are_real_claims_of_the_model():
     for model, name, formula, _ in CASES:
-        m = derivations.load(model)
+        m = tracegrad.load(model)
         assert name in m.claims, (model, name)
         assert formula != m.claims[name]
 
@@ -215,7 +215,7 @@ MALFORMED = [
 
 @pytest.fixture(scope="module")
 def malformed_results():
-    m = derivations.load("vardhan")
+    m = tracegrad.load("vardhan")
     out = {}
     for group in rounds([(n, f, None) for n, f, _ in MALFORMED]):
         for r in m.check(claims=group).results:
@@ -234,7 +234,7 @@ def test_malformed_claim_is_an_error_with_a_one_line_reason(malformed_results, n
 
 def test_meaning_defined_in_terms_of_itself_is_an_error(tmp_path):
     path = write(tmp_path, BASE.replace('dW = "grad(W)"', 'dW = "dW + grad(W)"'))
-    r = derivations.load(path).check().results[0]
+    r = tracegrad.load(path).check().results[0]
     assert r.verdict == "error" and "in terms of itself" in r.evidence
 
 
@@ -282,7 +282,7 @@ def write(tmp_path, text, name="model.toml"):
 
 
 def test_base_model_is_valid(tmp_path):
-    report = derivations.load(write(tmp_path, BASE)).check()
+    report = tracegrad.load(write(tmp_path, BASE)).check()
     assert [r.verdict for r in report.results] == ["holds"]
 
 
@@ -318,7 +318,7 @@ def test_bad_model_file_raises_a_one_line_model_error(tmp_path, case):
     text, words = BAD_MODELS[case]
     path = write(tmp_path, text, name=case.replace(" ", "-") + ".toml")
     with pytest.raises(ModelError) as info:
-        derivations.load(path)
+        tracegrad.load(path)
     message = str(info.value)
     assert path in message, message
     assert words in message, message
@@ -327,4 +327,4 @@ def test_bad_model_file_raises_a_one_line_model_error(tmp_path, case):
 
 def test_unknown_model_name_lists_the_builtins():
     with pytest.raises(ModelError, match="no model 'nosuch'.*vardhan"):
-        derivations.load("nosuch")
+        tracegrad.load("nosuch")

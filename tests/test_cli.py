@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from derivations.cli import main
+from tracegrad.cli import main
 
 
 def run(capsys, *argv):
@@ -78,10 +78,10 @@ def test_check_user_claims(capsys):
     ["verify", "--seed", "abc"],
     ["check", "vardhan", "--claim", "no equals sign"],
     ["check", "/nonexistent/model.toml"],
-    [],
     ["frobnicate"],
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv):
+    """(A bare ``tracegrad`` is not bad input: it prints the help, tests/test_packaging.py.)"""
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("tracegrad: error:")
@@ -115,16 +115,16 @@ def test_codegen_writes_a_module_that_computes_the_gradients(capsys, tmp_path):
 
     import numpy as np
 
-    import derivations
-    from derivations.points import draw_points
-    from numeric import evaluate
+    import tracegrad
+    from tracegrad.checking.points import draw_points
+    from tracegrad.numeric import evaluate
     target = tmp_path / "net.py"
     code, out, _ = run(capsys, "codegen", "-o", str(target), "--wrt", "W1,b4")
     assert code == 0 and out.strip() == f"wrote {target}"
     spec = importlib.util.spec_from_file_location("net", target)
     net = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(net)
-    model = derivations.load("vardhan")
+    model = tracegrad.load("vardhan")
     point = draw_points(model, 3)[0]
     grads = net.backward({s.name: v for s, v in point.items() if hasattr(s, "shape")})
     assert set(grads) == {"W1", "b4"}

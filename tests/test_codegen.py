@@ -13,18 +13,18 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import derivations
-from derivations.points import draw_points
-from numeric import complex_step, evaluate
-from numeric.codegen import generate_module
-from symbolic import Program, TracegradError, derive, elementwise
+import tracegrad
+from tracegrad.checking.points import draw_points
+from tracegrad.numeric import complex_step, evaluate
+from tracegrad.numeric.codegen import generate_module
+from tracegrad.symbolic import Program, TracegradError, derive, elementwise
 
 RTOL = 1e-10
 
 
 @cache
 def model(name):
-    return derivations.load(name)
+    return tracegrad.load(name)
 
 
 @cache
@@ -56,7 +56,7 @@ def close(got, want, what):
     assert err <= RTOL, f"{what}: relative error {err:.3g}"
 
 
-@pytest.mark.parametrize("name", derivations.builtin_names())
+@pytest.mark.parametrize("name", tracegrad.builtin_names())
 def test_generated_module_matches_the_engine(name, tmp_path):
     m = model(name)
     d = m.derivation
@@ -87,14 +87,14 @@ def test_vardhan_gradients_against_complex_step(tmp_path):
         close(grads[x.name], want, f"∇{x.name} vs complex step")
 
 
-@pytest.mark.parametrize("name", derivations.builtin_names())
+@pytest.mark.parametrize("name", tracegrad.builtin_names())
 def test_generated_text_is_standalone_and_deterministic(name):
     text = source(name)
     assert "sympy" not in text and "tracegrad" in text.splitlines()[0]
     compile(text, f"<{name}>", "exec")
     imports = [line for line in text.splitlines() if line.startswith(("import ", "from "))]
     assert imports == ["import numpy as np"]
-    assert generate_module(derivations.load(name).derivation, title=f"model '{name}'") == text
+    assert generate_module(tracegrad.load(name).derivation, title=f"model '{name}'") == text
     # helpers are defined only when used
     for helper in ("sigmoid", "relu", "step", "softmax"):
         defined = f"def {helper}(" in text

@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from derivations.formula import FormulaError, parse_dim, parse_formula
-from symbolic.errors import ShapeError, TracegradError
-from symbolic.functions import Softmax, elementwise, relu, sigmoid, step
+from tracegrad.language.formula import FormulaError, parse_dim, parse_formula
+from tracegrad.symbolic.errors import ShapeError, TracegradError
+from tracegrad.symbolic.functions import Softmax, elementwise, relu, sigmoid, step
 
 N, D, H, K = sp.symbols("N D H K", integer=True, positive=True)
 reg = sp.Symbol("reg")

@@ -23,11 +23,11 @@ import sympy as sp
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-import derivations
-from derivations.check import Truth
-from derivations.cli import main
-from derivations.model import MODELS, builtin_names
-from symbolic.errors import TracegradError
+import tracegrad
+from tracegrad.checking.claims import Truth
+from tracegrad.cli import main
+from tracegrad.model import MODELS, builtin_names
+from tracegrad.symbolic.errors import TracegradError
 
 LONG = int(os.environ.get("TRACEGRAD_FUZZ_EXAMPLES") or 0)
 
@@ -43,7 +43,7 @@ def fuzz(examples, cost=1):
 
 # ------------------------------------------------------------------ formulas over vardhan's names
 
-VARDHAN = derivations.load("vardhan")
+VARDHAN = tracegrad.load("vardhan")
 TRUTH = Truth(VARDHAN, VARDHAN.derivation)
 ONE = sp.Integer(1)
 DIMS = [ONE, *VARDHAN.dims.values()]
@@ -409,8 +409,8 @@ def write(folder, text):
 
 def loads_or_refuses(path):
     try:
-        model = derivations.load(path)
-    except derivations.ModelError as e:
+        model = tracegrad.load(path)
+    except tracegrad.ModelError as e:
         one_line(str(e))
         assert str(e).startswith(path), str(e)
         return None

@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import derivations
-from derivations.campaign import detections, false_alarms
-from derivations.points import coverage_points, draw_point, example_dims, size_sets
-from derivations.verify import verify_model
-from numeric import evaluate
-from numeric.errorbound import UNIT_ROUNDOFF, rounding_bound
-from numeric.gradcheck import GradientChecker, explain, localise, verdict_of
+import tracegrad
+from campaigns import detections, false_alarms
+from tracegrad.checking.points import coverage_points, draw_point, example_dims, size_sets
+from tracegrad.checking.verify import verify_model
+from tracegrad.numeric import evaluate
+from tracegrad.numeric.errorbound import UNIT_ROUNDOFF, rounding_bound
+from tracegrad.numeric.gradcheck import GradientChecker, explain, localise, verdict_of
 from oracle import explicit
 
-VARDHAN = derivations.load("vardhan")
+VARDHAN = tracegrad.load("vardhan")
 
 
 def checker_of(model):
@@ -47,8 +47,8 @@ def test_rounding_model_bounds_the_true_error(name):
 
 
 def test_builtin_models_verify_at_covered_points():
-    for name in derivations.builtin_names():
-        report = verify_model(derivations.load(name), seed=1)
+    for name in tracegrad.builtin_names():
+        report = verify_model(tracegrad.load(name), seed=1)
         assert report.ok, str(report)
         assert all(c.worst_ratio <= 1 for c in report.checks)
 
@@ -135,7 +135,7 @@ def test_central_difference_fallback_agrees_and_detects_kinks():
     z = np.asarray(evaluate(CHECKER.branch_exprs[-1], point))   # Z1 = W1ᵀX + b1 1ᵀ
     b1 = VARDHAN.symbols["b1"]
     near = {**point, b1: point[b1] - z[:, :1] + 1e-9}           # Z1[:, 0] just above the kink
-    from numeric.gradcheck import Kink
+    from tracegrad.numeric.gradcheck import Kink
     with pytest.raises(Kink):
         CHECKER.central(near, v)
 

@@ -15,10 +15,10 @@ import sympy as sp
 from sympy.matrices.expressions.kronecker import KroneckerProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from numeric import central_difference, complex_step, evaluate
-from symbolic import (NoRuleError, Program, ShapeError, TracegradError, derive, elementwise,
+from tracegrad.numeric import central_difference, complex_step, evaluate
+from tracegrad.symbolic import (NoRuleError, Program, ShapeError, TracegradError, derive, elementwise,
                       relu, sigmoid, softmax)
-from symbolic.shapes import same_shape, shape_of
+from tracegrad.symbolic.shapes import same_shape, shape_of
 from tests.oracle import exact_gradient_check
 
 p, q, r, s, m = sp.symbols("p q r s m", integer=True, positive=True)

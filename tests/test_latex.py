@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from derivations import builtin_names, load
-from derivations.cli import main
-from derivations.latex import document, statement
-from symbolic.rules import RULES
+from tracegrad import builtin_names, load
+from tracegrad.cli import main
+from tracegrad.render.latex import document, statement
+from tracegrad.symbolic.rules import RULES
 
 HAVE_PDFLATEX = shutil.which("pdflatex") is not None
 needs_pdflatex = pytest.mark.skipif(

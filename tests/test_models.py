@@ -6,7 +6,7 @@ from functools import cache
 import pytest
 import sympy as sp
 
-import derivations
+import tracegrad
 
 BUILTIN = {"vardhan", "ng", "sudeep", "dlai", "pytorch", "seed-question"}
 
@@ -28,7 +28,7 @@ OWN_LOSS = {"vardhan": "bce", "ng": "bce", "sudeep": "mse", "dlai": "bce", "pyto
 
 @cache
 def model(name):
-    return derivations.load(name)
+    return tracegrad.load(name)
 
 
 @cache
@@ -40,7 +40,7 @@ def report(name, loss=None, claims=None):
 
 
 def test_builtin_names():
-    assert set(derivations.builtin_names()) == BUILTIN
+    assert set(tracegrad.builtin_names()) == BUILTIN
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))

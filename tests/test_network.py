@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numeric import complex_step, evaluate
-from symbolic import RULES, Program, derive, elementwise, relu, sigmoid
-from symbolic.printing import to_text
-from symbolic.rules import rule_for
-from symbolic.shapes import same_shape, shape_of
+from tracegrad.numeric import complex_step, evaluate
+from tracegrad.symbolic import RULES, Program, derive, elementwise, relu, sigmoid
+from tracegrad.symbolic.printing import to_text
+from tracegrad.symbolic.rules import rule_for
+from tracegrad.symbolic.shapes import same_shape, shape_of
 from tests.oracle import exact_gradient_check
 
 L = 4

@@ -6,10 +6,10 @@ import pytest
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from numeric import (central_difference, compile_expression, complex_step,
+from tracegrad.numeric import (central_difference, compile_expression, complex_step,
                      directional_complex_step, evaluate)
-from symbolic.errors import TracegradError
-from symbolic.functions import ELEMENT, elementwise, relu, sigmoid, softmax, step
+from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.functions import ELEMENT, elementwise, relu, sigmoid, softmax, step
 
 p, q, r, s = sp.symbols("p q r s", integer=True, positive=True)
 SIZES = {p: 2, q: 3, r: 5, s: 7}

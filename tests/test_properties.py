@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from numeric import complex_step, evaluate
-from symbolic import derive, elementwise, sigmoid
-from symbolic.shapes import same_shape, shape_of
+from tracegrad.numeric import complex_step, evaluate
+from tracegrad.symbolic import derive, elementwise, sigmoid
+from tracegrad.symbolic.shapes import same_shape, shape_of
 
 # On a failure Hypothesis imports its patch writer, whose libcst import raises a
 # DeprecationWarning (mypy_extensions.TypedDict) — an error under our filterwarnings, which

@@ -30,6 +30,6 @@ The generator is a printer: one rule per SymPy node type (``MATRIX_RULES``, ``SC
 each returning Python source text.  Nothing here evaluates or executes the generated text.
 An expression with a node no rule covers raises ``TracegradError`` naming the node.
 """
-from numeric.codegen.module import generate_module
+from tracegrad.numeric.codegen.module import generate_module
 
 __all__ = ["generate_module"]

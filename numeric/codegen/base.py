@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symbolic.algebra import T
-from symbolic.errors import TracegradError
+from tracegrad.symbolic.algebra import T
+from tracegrad.symbolic.errors import TracegradError
 
 # precedence of the printed Python expression (higher binds tighter)
 CMP, ADD, MUL, UNARY, POW, ATOM = 30, 50, 60, 70, 80, 100

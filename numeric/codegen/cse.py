@@ -4,8 +4,8 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from numeric.codegen.base import oriented
-from symbolic.functions import Softmax
+from tracegrad.numeric.codegen.base import oriented
+from tracegrad.symbolic.functions import Softmax
 
 
 def children(e):

@@ -10,10 +10,10 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from numeric.codegen.base import ATOM, MUL, POW, UNARY, Code, transposes, wrap
-from numeric.codegen.scalar_rules import sum_text, symbol
-from symbolic.algebra import T
-from symbolic.functions import Softmax
+from tracegrad.numeric.codegen.base import ATOM, MUL, POW, UNARY, Code, transposes, wrap
+from tracegrad.numeric.codegen.scalar_rules import sum_text, symbol
+from tracegrad.symbolic.algebra import T
+from tracegrad.symbolic.functions import Softmax
 
 
 def _is_ones(x, rows=None, cols=None):

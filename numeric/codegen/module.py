@@ -2,13 +2,13 @@
 shared subexpressions, sizes read off shapes, the docstrings, and the helpers the code uses."""
 import sympy as sp
 
-from numeric.codegen.base import oriented
-from numeric.codegen.cse import children, collapse, occurrences, trivial
-from numeric.codegen.names import HELPERS, Names, Temps
-from numeric.codegen.printer import Printer
-from symbolic.algebra import T
-from symbolic.errors import TracegradError
-from symbolic.printing import to_text
+from tracegrad.numeric.codegen.base import oriented
+from tracegrad.numeric.codegen.cse import children, collapse, occurrences, trivial
+from tracegrad.numeric.codegen.names import HELPERS, Names, Temps
+from tracegrad.numeric.codegen.printer import Printer
+from tracegrad.symbolic.algebra import T
+from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.printing import to_text
 
 
 def _choose_wrt(derivation, wrt):

@@ -2,10 +2,10 @@
 ``SCALAR_RULES``), shared subexpressions bound to temporaries at their first use."""
 import sympy as sp
 
-from numeric.codegen.base import ATOM, LINE, Code, fail, is_matrix, oriented, wrap
-from numeric.codegen.matrix_rules import MATRIX_RULES
-from numeric.codegen.scalar_rules import SCALAR_RULES
-from symbolic.algebra import T
+from tracegrad.numeric.codegen.base import ATOM, LINE, Code, fail, is_matrix, oriented, wrap
+from tracegrad.numeric.codegen.matrix_rules import MATRIX_RULES
+from tracegrad.numeric.codegen.scalar_rules import SCALAR_RULES
+from tracegrad.symbolic.algebra import T
 
 RULES = {**MATRIX_RULES, **SCALAR_RULES}
 

@@ -5,8 +5,8 @@ One rule per SymPy node type in ``SCALAR_RULES``: ``rule(printer, expr) -> Code`
 import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
-from numeric.codegen.base import ADD, ATOM, MUL, POW, UNARY, Code, fail, wrap
-from symbolic.functions import relu, sigmoid, step
+from tracegrad.numeric.codegen.base import ADD, ATOM, MUL, POW, UNARY, Code, fail, wrap
+from tracegrad.symbolic.functions import relu, sigmoid, step
 
 
 def symbol(p, e):

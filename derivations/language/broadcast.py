@@ -7,8 +7,8 @@ formula parser turns into a positioned FormulaError.
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from symbolic.errors import ShapeError
-from symbolic.functions import elementwise, relu, softmax, step
+from tracegrad.symbolic.errors import ShapeError
+from tracegrad.symbolic.functions import elementwise, relu, softmax, step
 
 _UNDEFINED = (sp.zoo, sp.nan, sp.oo, -sp.oo)
 _MAX_POWER_BITS = 100_000

@@ -5,11 +5,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from symbolic.errors import TracegradError
-from symbolic.printing import Printer
+from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.printing import Printer
 
-from .show import quantities
-from .verify import verify_model
+from tracegrad.render.show import quantities
+from tracegrad.checking.verify import verify_model
 
 SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ᵢⱼₖₙₚ₊₋", "0123456789ijknp+-"))
 SUPERSCRIPTS = dict(zip("ᵀ⁻¹ᵏⁱⁿ⁽⁾∘", ["\\top ", "-", "1", "k", "i", "n", "(", ")", "\\circ "]))

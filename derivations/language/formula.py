@@ -13,19 +13,12 @@ import warnings
 
 import sympy as sp
 
-from derivations import broadcast as bc
-from symbolic.errors import TracegradError
-from symbolic.functions import ELEMENT as _X, relu, sigmoid, step
+from tracegrad.language import broadcast as bc
+from tracegrad.errors import FormulaError, TracegradError
+from tracegrad.symbolic.functions import ELEMENT as _X, relu, sigmoid, step
 
 MAX_CHARS, MAX_DEPTH, MAX_NODES, MAX_DIM_DEGREE = 10_000, 100, 5_000, 4
 MAX_SIZE = 100_000             # largest explicit size, here and in --sizes and [sizes]
-
-
-class FormulaError(TracegradError):
-    """A formula that cannot be read; the message is one line and says where."""
-
-    def __init__(self, message):
-        super().__init__(" ".join(str(message).split()))
 
 
 def _elementwise(f):

@@ -6,11 +6,11 @@ the checker would choose, ∛ε·max(1, |θ|), is marked.  Needs the optional ma
 import numpy as np
 import sympy as sp
 
-from numeric import compile_expression
-from numeric.gradcheck import Landscape
-from symbolic.errors import TracegradError
+from tracegrad.numeric import compile_expression
+from tracegrad.numeric.gradcheck import Landscape
+from tracegrad.symbolic.errors import TracegradError
 
-from .points import covered_point, size_sets
+from tracegrad.checking.points import covered_point, size_sets
 
 STEPS = np.logspace(-13, -1, 37)
 

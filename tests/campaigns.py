@@ -7,10 +7,10 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from numeric.gradcheck import GradientChecker, verdict_of
-from symbolic.functions import scalar_body, step
+from tracegrad.numeric.gradcheck import GradientChecker, verdict_of
+from tracegrad.symbolic.functions import scalar_body, step
 
-from .points import coverage_points, draw_point, example_dims
+from tracegrad.checking.points import coverage_points, draw_point, example_dims
 
 
 def checker_for(model):

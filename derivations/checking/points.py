@@ -5,8 +5,8 @@ import math
 import numpy as np
 import sympy as sp
 
-from symbolic.errors import TracegradError
-from symbolic.shapes import shape_of
+from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.shapes import shape_of
 
 DEFAULT_SIZES = (5, 4, 3, 6, 7, 2, 8, 9, 10, 11, 12, 13)
 SEEDS_PER_SIZE_SET = 2

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from numeric import evaluate
-from numeric.compile import compile_group
-from numeric.errorbound import UNIT_ROUNDOFF
-from numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
-from symbolic.algebra import add, normal, scale
-from symbolic.errors import TracegradError
-from symbolic.shapes import fmt, same_shape, shape_of
+from tracegrad.numeric import evaluate
+from tracegrad.numeric.compile import compile_group
+from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
+from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
+from tracegrad.symbolic.algebra import add, normal, scale
+from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
 
-from .diagnose import diagnose
-from .formula import parse_formula
-from .points import SEEDS_PER_SIZE_SET, covered_point, size_sets
+from tracegrad.checking.diagnose import diagnose
+from tracegrad.language.formula import parse_formula
+from tracegrad.checking.points import SEEDS_PER_SIZE_SET, covered_point, size_sets
 
 RTOL = 1e-8                  # diagnoses only: the verdict itself uses rounding bounds
 
@@ -60,11 +60,11 @@ class CheckReport:
                 "results": [r.as_dict() for r in self.results]}
 
     def __str__(self):
-        from .report import format_report
+        from tracegrad.render.report import format_report
         return format_report(self)
 
     def _repr_latex_(self):
-        from .latex import text
+        from tracegrad.render.latex import text
         rows = [f"\\texttt{{{text(r.name)}}} = \\texttt{{{text(r.formula)}}} & \\text{{{text(r.verdict)}}}"
                 for r in self.results]
         return "$$\\begin{array}{ll}" + " \\\\ ".join(rows) + "\\end{array}$$"
@@ -126,6 +126,10 @@ class Checker:
             points = [covered_point(model, landscape, dims, seed, k, j)[0]
                       for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
         self.points = points
+
+    def under(self, loss):
+        """A checker of the same model at the same points with the cost swapped to ``loss``."""
+        return Checker(self.model, loss, self.seed, explain=False, points=self.points)
 
     def measured(self, expr):
         """(value, rounding bound) of ``expr`` at every point (forward names expanded)."""

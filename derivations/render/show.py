@@ -3,9 +3,9 @@ import json
 import sys
 
 
-from symbolic.printing import Printer, format_steps
+from tracegrad.symbolic.printing import Printer, format_steps
 
-from .losses import LOSSES
+from tracegrad.losses import LOSSES
 
 
 def quantities(model, wrt=None):
@@ -27,7 +27,7 @@ def quantities(model, wrt=None):
         known = {s.name: s for s in order}
         missing = [w for w in wrt if w not in known]
         if missing:
-            from symbolic.errors import TracegradError
+            from tracegrad.symbolic.errors import TracegradError
             raise TracegradError(f"--wrt: no derivative of the cost with respect to '{missing[0]}' "
                                  f"(known: {', '.join(known)})")
         order = [known[w] for w in wrt]

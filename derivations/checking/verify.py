@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from numeric.gradcheck import GradientChecker, explain, localise, verdict_of
+from tracegrad.numeric.gradcheck import GradientChecker, explain, localise, verdict_of
 
-from .points import coverage_points
+from tracegrad.checking.points import coverage_points
 
 
 @dataclass(frozen=True)

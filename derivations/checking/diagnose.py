@@ -5,12 +5,14 @@ import re
 import numpy as np
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symbolic.algebra import T, hadamard
-from symbolic.entrywise import derivative_of
-from symbolic.errors import TracegradError
-from symbolic.printing import to_text
-from symbolic.rewrites import naming_table
-from symbolic.shapes import same_shape, shape_of
+from tracegrad.symbolic.algebra import T, hadamard
+from tracegrad.symbolic.entrywise import derivative_of
+from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.printing import to_text
+from tracegrad.symbolic.rewrites import naming_table
+from tracegrad.symbolic.shapes import same_shape, shape_of
+
+from tracegrad.losses import LOSSES
 
 MAX_EDITS = 80
 
@@ -84,15 +86,13 @@ def activation_notes(checker, claim, truth, claim_values, truth_values):
 
 
 def other_losses(checker, name, formula):
-    from .check import Checker
-    from .losses import LOSSES
     notes = []
     own = checker.loss or checker.model.loss.get("name")
     for loss in LOSSES:
         if loss == own:
             continue
         try:
-            other = Checker(checker.model, loss, checker.seed, explain=False, points=checker.points)
+            other = checker.under(loss)
             if other.check(name, formula).verdict == "holds":
                 notes.append(f"holds under another loss: {loss} ({LOSSES[loss][0]})")
         except TracegradError:

@@ -1,0 +1,1 @@
+"""Checking what people write: claims against the engine, and derived gradients against numbers."""

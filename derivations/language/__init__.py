@@ -1,0 +1,1 @@
+"""The formula language: numpy-like text read through an `ast` whitelist into SymPy."""
