@@ -27,6 +27,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from tracegrad.numeric.errorbound import magnitude
+from tracegrad.symbolic.dispatch import Dispatch
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.functions import Softmax, relu, sigmoid, step
 
@@ -119,10 +120,10 @@ def _exact(expr):
 
 
 def _rule(expr):
-    for cls in type(expr).__mro__:
-        if cls in RULES:
-            return RULES[cls]
-    raise _fail(expr, "no numeric rule for this node")
+    found = RULES(expr)
+    if found is None:
+        raise _fail(expr, "no numeric rule for this node")
+    return found
 
 
 def _entry_of_1x1(node):
@@ -376,7 +377,7 @@ def _inverse(a):
         raise TracegradError(f"cannot evaluate Inverse: {e}") from None
 
 
-RULES = {
+RULES = Dispatch("numeric compilation", {
     # matrices
     sp.MatrixSymbol: _matrix_symbol,
     sp.MatMul: _matmul,
@@ -443,7 +444,7 @@ RULES = {
     relu: _ufunc(lambda x: np.where(np.real(x) > 0, x, 0)),
     step: _ufunc(lambda x: np.where(np.real(x) > 0, 1.0, 0.0)),
     sp.Heaviside: _heaviside,
-}
+})
 
 
 class CompiledGroup:

@@ -20,6 +20,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from tracegrad.symbolic.algebra import T
+from tracegrad.symbolic.dispatch import Dispatch
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.functions import ELEMENT, Softmax, elementwise, relu, scalar_body, step
 from tracegrad.symbolic.shapes import is_matrix, shape_of
@@ -71,12 +72,10 @@ class RoundingModel:
         return self.memo[e]
 
     def rule(self, e):
-        for cls in type(e).__mro__:
-            if cls in RULES:
-                return RULES[cls](self, e)
-        if isinstance(e, sp.Function) and len(e.args) == 1:
-            return self.function(e)
-        raise NoErrorModel(f"no rounding-error model for {type(e).__name__}")
+        found = RULES(e)
+        if found is None:
+            raise NoErrorModel(f"no rounding-error model for {type(e).__name__}")
+        return found(self, e)
 
     def product(self, factors, combine, inner_size):
         """ε(PQ) = (ε(P) + √k|P|)|Q| + |P|ε(Q), folded left to right (k: length of each sum)."""
@@ -90,6 +89,8 @@ class RoundingModel:
 
     def function(self, e):
         """ε(f(x)) = |f′(x)| ε(x) + |f(x)|  (the function itself correctly rounded)."""
+        if len(e.args) != 1:
+            raise NoErrorModel(f"no rounding-error model for {type(e).__name__} of {len(e.args)} arguments")
         (x,) = e.args
         derivative = _derivative(e.func).xreplace({REAL: x})
         propagated = None if self(x) is None else sp.Abs(derivative) * self(x)
@@ -250,7 +251,8 @@ def _explicit(model, e):
     return sp.ImmutableDenseMatrix(e.rows, e.cols, [x if x is not None else 0 for x in errs])
 
 
-RULES = {
+RULES = Dispatch("rounding-error model", {
+    sp.Function: RoundingModel.function,
     sp.MatrixSymbol: _exact, sp.Symbol: _exact, sp.Dummy: _exact, sp.OneMatrix: _exact,
     sp.Identity: _exact, sp.ZeroMatrix: _exact, sp.core.relational.Relational: _exact,
     sp.logic.boolalg.BooleanAtom: _exact, step: _exact, sp.Heaviside: _exact, sp.sign: _exact,
@@ -262,7 +264,7 @@ RULES = {
     sp.Determinant: _determinant, sp.MatPow: _matpow, MatrixElement: _part, sp.MatrixSlice: _part,
     sp.BlockMatrix: _block, sp.Sum: _summation, sp.Max: _choice, sp.Min: _choice,
     sp.Piecewise: _choice, sp.ImmutableDenseMatrix: _explicit,
-}
+})
 
 
 def rounding_bound(expr):

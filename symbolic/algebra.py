@@ -2,25 +2,41 @@
 
 Transposes sit on symbols only (``(AB)ᵀ = BᵀAᵀ`` is applied eagerly), scalar factors stand in
 front of products, and all-ones factors of a Hadamard product are dropped.
+
+Products, sums and Hadamard products take SymPy's canonical form (what ``doit`` gives), but are
+built here: SymPy's constructors and canonicalisers re-derive each operand's shape from its
+operands, down to the symbols, many times per node, so every node of an L-layer result would
+cost O(L).  Here shapes come from ``shape_of`` (memoised per node) and nodes are made with
+``node``; tests/test_algebra.py holds the results equal to SymPy's own.
 """
 import functools
+from collections import Counter
 
 import sympy as sp
 from sympy.core.operations import AssocOp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.hadamard import canonicalize as _hadamard_canonical
-from sympy.matrices.expressions.matadd import canonicalize as _matadd_canonical
-from sympy.matrices.expressions.matmul import canonicalize as _matmul_canonical
 
 from .functions import Softmax, elementwise
 from .shapes import is_matrix, shape_of
 
 
-@functools.lru_cache(maxsize=1 << 14)
 def T(x):
-    """xᵀ with the transpose pushed down to the symbols."""
+    """xᵀ with the transpose pushed down to the symbols; Tᵀ(x) is x itself, not a copy."""
     if not is_matrix(x):
         return x
+    out = _TRANSPOSED.get(x)
+    if out is None:
+        if len(_TRANSPOSED) > 1 << 16:
+            _TRANSPOSED.clear()
+        out = _TRANSPOSED[x] = _transpose(x)
+        _TRANSPOSED.setdefault(out, x)
+    return out
+
+
+_TRANSPOSED = {}
+
+
+def _transpose(x):
     if isinstance(x, sp.Transpose):
         return x.arg
     if isinstance(x, (sp.OneMatrix, sp.ZeroMatrix)):
@@ -35,9 +51,9 @@ def T(x):
     if isinstance(x, sp.HadamardProduct):
         return hadamard(*[T(a) for a in x.args])
     if isinstance(x, sp.HadamardPower):
-        return sp.HadamardPower(T(x.base), x.exp)
+        return node(sp.HadamardPower, T(x.base), x.exp)
     if isinstance(x, ElementwiseApplyFunction):
-        return elementwise(x.function, T(x.expr))
+        return node(ElementwiseApplyFunction, x.function, T(x.expr))
     if isinstance(x, sp.Inverse):
         return sp.Inverse(T(x.arg))
     if isinstance(x, sp.MatPow):
@@ -47,7 +63,32 @@ def T(x):
     if isinstance(x, sp.BlockMatrix):
         b = x.blocks
         return sp.BlockMatrix([[T(b[i, j]) for i in range(b.rows)] for j in range(b.cols)])
-    return sp.Transpose(x)
+    return node(sp.Transpose, x)
+
+
+def node(cls, *args):
+    """``cls(*args)`` for operands in normal form whose shapes ``shape_of`` checks, made without
+    SymPy's constructor (which re-derives the operands' shapes down to the symbols).
+
+    Equal nodes are one object (hash-consing), so comparing two deep results stops at their
+    first shared operand instead of walking both to the symbols."""
+    made = sp.Basic.__new__(cls, *args)
+    if len(_NODES) > 1 << 18:
+        _NODES.clear()
+    return _NODES.setdefault(made, made)
+
+
+_NODES = {}
+
+
+UNCHECKED = (sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, ElementwiseApplyFunction)
+
+
+def rebuild(x, args):
+    """``x.func(*args)``, the same node with new operands (matrix operations made by ``node``)."""
+    if all(a is b for a, b in zip(args, x.args)):
+        return x
+    return node(type(x), *args) if isinstance(x, UNCHECKED) else x.func(*args)
 
 
 def power(x, p):
@@ -56,7 +97,7 @@ def power(x, p):
         return x
     if p == 0:
         return sp.OneMatrix(*shape_of(x))
-    return sp.HadamardPower(x, p)
+    return node(sp.HadamardPower, x, sp.sympify(p))
 
 
 def scale(c, x):
@@ -66,8 +107,8 @@ def scale(c, x):
     if c == 0:
         return zeros_like(x) if is_matrix(x) else sp.Integer(0)
     if is_matrix(x):
-        # c * x would be MatMul(c, x).doit(): the same, with the deep part memoised
-        return sp.MatMul(c, x).doit(deep=False) if isinstance(x, sp.MatMul) else doit(sp.MatMul(c, x))
+        # c * x is MatMul(c, x).doit(): the same, with the deep part memoised
+        return product([c, x if isinstance(x, sp.MatMul) else doit(x)])
     return c * x
 
 
@@ -108,27 +149,148 @@ def _doit(x):
         return x.func(*args)
     if method is _DOIT["assoc"] or method is _DOIT["ones"]:
         return x.func(*args, evaluate=True)
-    if method is _DOIT["matmul"]:
-        return _matmul_canonical(sp.MatMul(*args))
-    if method is _DOIT["matadd"]:
-        return _matadd_canonical(sp.MatAdd(*args))
-    if any(isinstance(a, sp.MatrixBase) for a in args):   # Hadamard product of explicit matrices
+    if any(isinstance(a, sp.MatrixBase) for a in args):   # explicit matrices: SymPy's own rules
         return None
-    return _hadamard_canonical(x.func(*args))
+    return {"matmul": product, "matadd": total, "hadamard": entrywise_product}[_MIRRORED[method]](args)
 
 
 _DOIT = {"atom": sp.Atom.doit, "basic": sp.Basic.doit, "assoc": AssocOp.doit, "ones": sp.OneMatrix.doit,
          "matmul": sp.MatMul.doit, "matadd": sp.MatAdd.doit, "hadamard": sp.HadamardProduct.doit,
          "transpose": sp.Transpose.doit, "elementwise": ElementwiseApplyFunction.doit}
-_MIRRORED = {_DOIT[k] for k in ("basic", "assoc", "ones", "matmul", "matadd", "hadamard")}
+_MIRRORED = {_DOIT[k]: k for k in ("basic", "assoc", "ones", "matmul", "matadd", "hadamard")}
+
+
+def product(args):
+    """SymPy's canonical ``MatMul(*args).doit(deep=False)``: the scalar coefficient in front,
+    nested products flattened, identities dropped, a zero factor giving the zero matrix,
+    1₍a,k₎ 1₍k,b₎ = k 1₍a,b₎, A A = A² and A A⁻¹ = I for square A, and a rational multiple of
+    a sum distributed over its terms — the rules applied in SymPy's order."""
+    coeff = sp.Mul(*[a for a in args if not is_matrix(a)])
+    mats = [a for a in args if is_matrix(a)]
+    rows, cols = shape_of(mats[0])[0], shape_of(mats[-1])[1]
+    while True:
+        if len(mats) == 1 and coeff != 1 and coeff.is_Rational and isinstance(mats[0], sp.MatAdd):
+            return node(sp.MatAdd, *[product([coeff, t]) for t in mats[0].args])
+        if coeff == 0 or any(isinstance(a, sp.ZeroMatrix) for a in mats):
+            return sp.ZeroMatrix(rows, cols)
+        kept = [a for a in mats if not isinstance(a, sp.Identity)] or mats[:1]
+        kept, k = _combine_ones(kept)
+        kept = _combine_powers(kept)
+        if kept != mats:
+            coeff, mats = coeff * k, kept
+            continue
+        flat = []
+        for a in mats:
+            if isinstance(a, sp.MatMul):
+                c, ms = a.as_coeff_matrices()
+                coeff, flat = coeff * c, flat + list(ms)
+            else:
+                flat.append(a)
+        if flat == mats:
+            break
+        mats = flat
+    if coeff == 1 and len(mats) == 1:
+        return mats[0]
+    return node(sp.MatMul, *([coeff] if coeff != 1 else []), *mats)
+
+
+def _combine_ones(mats):
+    """1₍a,k₎ 1₍k,b₎ = k 1₍a,b₎: (the factors, the collected k)."""
+    out, k = [mats[0]], sp.Integer(1)
+    for b in mats[1:]:
+        a = out[-1]
+        if isinstance(a, sp.OneMatrix) and isinstance(b, sp.OneMatrix):
+            out[-1], k = sp.OneMatrix(a.shape[0], b.shape[1]), k * a.shape[1]
+        else:
+            out.append(b)
+    return out, k
+
+
+def _combine_powers(mats):
+    """Aᵖ A^q = A^(p+q) and A A⁻¹ = I for adjacent square factors (SymPy's combine_powers)."""
+    out = [mats[0]]
+    for b in mats[1:]:
+        a = out[-1]
+        if not (_square(a) and _square(b)):
+            out.append(b)
+            continue
+        (a_base, a_exp), (b_base, b_exp) = _power_of(a), _power_of(b)
+        if a_base == b_base:
+            out[-1] = sp.MatPow(a_base, a_exp + b_exp).doit(deep=False)
+        elif a_base == _inverse_of(b_base):
+            out[-1] = sp.MatPow(a_base, a_exp - b_exp).doit(deep=False)
+        else:
+            out.append(b)
+    return out
+
+
+def _square(a):
+    rows, cols = shape_of(a)
+    return rows == cols
+
+
+def _power_of(a):
+    return (a.base, a.exp) if isinstance(a, sp.MatPow) else (a, sp.Integer(1))
+
+
+def _inverse_of(a):
+    """SymPy's ``a.inverse()`` for the factors it takes apart: a symbol and an inverse."""
+    if isinstance(a, sp.Inverse):
+        return a.arg
+    return sp.Inverse(a) if isinstance(a, sp.MatrixSymbol) else None
+
+
+def total(args):
+    """SymPy's canonical ``MatAdd(*args).doit(deep=False)``: nested sums flattened, zeros dropped,
+    like terms collected (2A − A = A), the terms in SymPy's sort order."""
+    terms, todo = [], list(reversed(args))
+    while todo:
+        a = todo.pop()
+        if isinstance(a, sp.MatAdd):
+            todo.extend(reversed(a.args))
+        else:
+            terms.append(a)
+    shape = shape_of(terms[0])
+    counts = {}
+    for t in terms:
+        if isinstance(t, sp.ZeroMatrix):
+            continue
+        coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.Integer(1), [t])
+        key = tuple(mats)
+        counts[key] = counts.get(key, 0) + coeff
+    terms = [t for t in (product([c, *mats]) if c != 1 else (mats[0] if len(mats) == 1 else node(sp.MatMul, *mats))
+                         for mats, c in counts.items()) if not isinstance(t, sp.ZeroMatrix)]
+    if not terms:
+        return sp.ZeroMatrix(*shape)
+    if len(terms) == 1:
+        return terms[0]
+    return node(sp.MatAdd, *sorted(terms, key=sp.default_sort_key))
+
+
+def entrywise_product(args):
+    """SymPy's canonical ``HadamardProduct(*args).doit(deep=False)``: flattened, all-ones
+    factors dropped, a zero factor giving the zero matrix, A ∘ A = A^∘2, factors sorted."""
+    factors, todo = [], list(reversed(args))
+    while todo:
+        a = todo.pop()
+        if isinstance(a, sp.HadamardProduct):
+            todo.extend(reversed(a.args))
+        else:
+            factors.append(a)
+    shape = shape_of(factors[0])
+    factors = [f for f in factors if not isinstance(f, sp.OneMatrix)] or factors[:1]
+    if any(isinstance(f, sp.ZeroMatrix) for f in factors):
+        return sp.ZeroMatrix(*shape)
+    factors = [base if k == 1 else node(sp.HadamardPower, base, sp.Integer(k)) for base, k in Counter(factors).items()]
+    if len(factors) == 1:
+        return factors[0]
+    return node(sp.HadamardProduct, *sorted(factors, key=sp.default_sort_key))
 
 
 def matmul(*factors):
+    """A₁⋯Aₙ in canonical form (an identity factor is dropped)."""
     factors = [f for f in factors if not isinstance(f, sp.Identity)] or factors[:1]
-    out = factors[0]
-    for f in factors[1:]:
-        out = sp.MatMul(out, f).doit(deep=False)
-    return out
+    return product(factors) if len(factors) > 1 else factors[0]
 
 
 def add(*terms):
@@ -137,7 +299,7 @@ def add(*terms):
         return sp.Integer(0)
     if len(terms) == 1:
         return terms[0]
-    return sp.MatAdd(*terms).doit(deep=False) if is_matrix(terms[0]) else sp.Add(*terms)
+    return total(terms) if is_matrix(terms[0]) else sp.Add(*terms)
 
 
 def hadamard(*factors):
@@ -156,7 +318,7 @@ def hadamard(*factors):
     if not mats:
         body = sp.OneMatrix(*shape_of(factors[0]))
     else:
-        body = mats[0] if len(mats) == 1 else sp.HadamardProduct(*mats)
+        body = mats[0] if len(mats) == 1 else node(sp.HadamardProduct, *mats)
     return scale(coeff, body)
 
 
@@ -171,14 +333,16 @@ def ones(rows, cols):
 def memoised_walk(step):
     """``walk(x, memo=None)``: ``step(x, memo)`` once per distinct matrix subexpression of ``x``
     (``memo``, a dict, may be shared across calls), since the results of a deep network share
-    their tails; scalars and atoms are returned as they are."""
+    their tails; scalars and atoms are returned as they are.  ``step`` is idempotent, so a
+    result is its own result too: a later expression built on it is not walked again below it."""
     @functools.wraps(step)
     def walk(x, memo=None):
         if not is_matrix(x) or not x.args:
             return x
         memo = {} if memo is None else memo
         if x not in memo:
-            memo[x] = step(x, memo)
+            out = memo[x] = step(x, memo)
+            memo.setdefault(out, out)
         return memo[x]
     return walk
 
@@ -196,7 +360,7 @@ def normal(x, memo):
         return add(*args)
     if isinstance(x, sp.HadamardProduct):
         return hadamard(*args)
-    return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
+    return rebuild(x, args)
 
 
 def substitute(expr, rule, memo=None):
@@ -213,6 +377,5 @@ def substitute(expr, rule, memo=None):
     out = memo.get(expr)
     if out is None:
         args = [substitute(a, rule, memo) if isinstance(a, sp.Basic) else a for a in expr.args]
-        changed = any(a is not b for a, b in zip(args, expr.args))
-        out = memo[expr] = expr.func(*args) if changed else expr
+        out = memo[expr] = rebuild(expr, args)
     return out

@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .algebra import add, hadamard, scale
+from .algebra import add, hadamard, rebuild, scale
 from .functions import ELEMENT, elementwise, scalar_body
 from .shapes import shape_of
 
@@ -23,10 +23,6 @@ def is_entrywise(node):
         return len(mats) == 1
     return isinstance(node, (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower,
                              ElementwiseApplyFunction, sp.OneMatrix))
-
-
-def rebuild(node, args):
-    return node if all(a is b for a, b in zip(args, node.args)) else node.func(*args)
 
 
 def map_atoms(node, f):

@@ -3,6 +3,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import ShapeError, TracegradError
+from .algebra import substitute
 from .functions import canonical
 from .shapes import fmt, is_matrix, shape_of
 
@@ -52,9 +53,9 @@ class Program:
 
     def expansions(self):
         """{name: its definition substituted down to inputs and parameters}."""
-        out = {}
+        out, memo = {}, {}
         for symbol, expr in self._definitions:
-            out[symbol] = expr.xreplace(out)
+            out[symbol] = substitute(expr, out, memo)
         return out
 
     def expand(self, expr):

@@ -4,8 +4,8 @@ Rewrites never change a value: they replace a subexpression by an equal, shorter
 """
 import sympy as sp
 
-from .algebra import T, memoised_walk
-from .entrywise import is_entrywise, map_atoms, rebuild, simplify_entrywise
+from .algebra import T, memoised_walk, rebuild
+from .entrywise import is_entrywise, map_atoms, simplify_entrywise
 from .rules import Rule
 
 NAME_INTERMEDIATES = Rule(

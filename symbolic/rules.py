@@ -12,42 +12,56 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .algebra import T, add, hadamard, matmul, power, scale
+from .dispatch import Dispatch
 from .entrywise import derivative_of
 from .errors import NoRuleError
 from .functions import Softmax, elementwise, scalar_body
 from .shapes import is_matrix, same_dim, shape_of
 
 
+def operands(node):
+    """The children a rule sends adjoints to, by default the node's SymPy arguments."""
+    return [a for a in node.args if isinstance(a, sp.Basic)]
+
+
 @dataclass(frozen=True)
 class Rule:
+    """A differentiation rule: its name, its statement (the math), how it pushes an adjoint to
+    the operands (``apply``), and which operands it pushes to (``children``)."""
     name: str
     statement: str
     apply: Callable
+    children: Callable = operands
 
 
-RULES = {}
+def factors(node):
+    """The scalar coefficient and the matrix factors of a product k A₁⋯Aₙ."""
+    coeff, mats = node.as_coeff_matrices()
+    return [coeff, *mats]
 
 
-def rule(*classes):
+RULES = Dispatch("differentiation")
+
+
+def rule(*classes, children=operands):
     def register(fn):
-        r = Rule(fn.__name__.replace("_", " "), " ".join(fn.__doc__.split()), fn)
-        for cls in classes:
-            RULES[cls] = r
+        r = Rule(fn.__name__.replace("_", " "), " ".join(fn.__doc__.split()), fn, children)
+        RULES.update(dict.fromkeys(classes, r))
         return r
     return register
 
 
 def rule_for(node):
     """The rule of a node; scalar expressions that are not atoms use the scalar chain rule."""
-    for cls in type(node).__mro__:
-        if cls in RULES:
-            return RULES[cls]
+    found = RULES(node)
+    if found is not None:
+        return found
     if not is_matrix(node):
         return scalar_chain_rule
     raise NoRuleError(f"no differentiation rule for {type(node).__name__} in '{node}'")
 
 
-@rule(sp.MatMul)
+@rule(sp.MatMul, children=factors)
 def matrix_product(node, G, active):
     """N = k A₁⋯Aₙ:  G_Aᵢ = k (Aᵢ₊₁⋯Aₙ) G (A₁⋯Aᵢ₋₁);  dJ/dk = tr(G A₁⋯Aₙ)"""
     coeff, mats = node.as_coeff_matrices()
@@ -88,11 +102,11 @@ def hadamard_power(node, G, active):
     return out
 
 
-@rule(ElementwiseApplyFunction)
+@rule(ElementwiseApplyFunction, children=lambda node: [node.expr, *parameters(node)])
 def elementwise_function(node, G, active):
     """N = f(A) entry-wise:  G_A = G ∘ f′(A)ᵀ;  dJ/dc = tr(G ∂f(A)/∂c) for a parameter c of f"""
     out = [(node.expr, hadamard(G, T(derivative_of(node))))] if active(node.expr) else []
-    for c in sorted(scalar_body(node).free_symbols, key=str):
+    for c in parameters(node):
         if active(c):
             out.append((c, sp.Trace(matmul(G, derivative_of(node, c)))))
     return out
@@ -126,14 +140,14 @@ def determinant(node, g, active):
     return [(node.arg, scale(g * node, sp.Inverse(node.arg)))]
 
 
-@rule(MatrixElement)
+@rule(MatrixElement, children=lambda node: [node.parent])
 def matrix_entry(node, g, active):
     """N = A[i, j]:  G_A = g Eⱼᵢ  (1 in entry (j, i), zero elsewhere)"""
     i, j = node.i, node.j
     return [(node.parent, scatter(scale(g, sp.OneMatrix(1, 1)), node.parent, (i, i + 1), (j, j + 1)))]
 
 
-@rule(sp.MatrixSlice)
+@rule(sp.MatrixSlice, children=lambda node: [node.parent])
 def matrix_slice(node, G, active):
     """N = A[r₀:r₁, c₀:c₁]:  G_A = G placed at rows c₀:c₁, columns r₀:r₁ of a zero matrix of the shape of Aᵀ"""
     (r0, r1, rs), (c0, c1, cs) = node.rowslice, node.colslice
@@ -142,7 +156,7 @@ def matrix_slice(node, G, active):
     return [(node.parent, scatter(G, node.parent, (r0, r1), (c0, c1)))]
 
 
-@rule(sp.BlockMatrix)
+@rule(sp.BlockMatrix, children=lambda node: list(node.blocks))
 def block_matrix(node, G, active):
     """N = [Bᵢⱼ] (stacking):  G_Bᵢⱼ = the block of G at column-block i, row-block j"""
     blocks = node.blocks
@@ -161,7 +175,7 @@ def softmax(node, G, active):
     return [(node.arg, T(hadamard(node, add(T(G), scale(-1, spread)))))]
 
 
-@rule()
+@rule(children=lambda node: scalar_atoms(node))
 def scalar_chain_rule(node, g, active):
     """N = f(s₁, …, sₖ) for scalars sᵢ (traces, determinants, entries, symbols):  gᵢ = g ∂f/∂sᵢ"""
     atoms = scalar_atoms(node)
@@ -172,6 +186,11 @@ def scalar_chain_rule(node, g, active):
         return [(a, g * sp.diff(f, d).xreplace(back)) for a, d in dummies.items() if active(a)]
     except (ValueError, TypeError) as e:
         raise NoRuleError(f"cannot differentiate the scalar expression '{node}': {' '.join(str(e).split())}") from None
+
+
+def parameters(node):
+    """The scalar symbols in the body of an element-wise function f(·; c)."""
+    return sorted(scalar_body(node).free_symbols, key=str)
 
 
 SCALAR_ATOMS = (sp.Symbol, sp.Trace, sp.Determinant, MatrixElement)

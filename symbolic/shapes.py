@@ -76,37 +76,6 @@ def _check(node):
     return tuple(node.shape)
 
 
-def _remember_shapes(*classes):
-    """Make SymPy compute each node's ``shape`` once, not on every access.
-
-    SymPy derives the shape of an operation from its operands' shapes each time it is asked
-    (``MatMul.shape`` is its first factor's rows and last factor's columns, and so on down), and
-    asks on every construction and rewrite.  A result of an L-layer network nests O(L) deep, so
-    each new node cost O(L) and a derivation O(L²).  SymPy expressions are immutable, so the
-    shape is a function of the node: it is kept on the instance at first access.  The values are
-    SymPy's own; nodes that cannot hold an attribute just recompute.
-    """
-    for cls in classes:
-        compute = cls.__dict__["shape"].fget
-
-        def shape(self, compute=compute):
-            cache = getattr(self, "__dict__", None)
-            if cache is None:
-                return compute(self)
-            value = cache.get("_tracegrad_shape")
-            if value is None:
-                value = cache["_tracegrad_shape"] = compute(self)
-            return value
-
-        shape.__doc__ = compute.__doc__
-        cls.shape = property(shape)
-
-
-_remember_shapes(sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.Transpose,
-                 ElementwiseApplyFunction, sp.Inverse, sp.MatPow, sp.Adjoint, sp.KroneckerProduct,
-                 sp.BlockMatrix)
-
-
 def check_square(node):
     s = shape_of(node)
     _require(same_dim(*s), node, "square-matrix operation", s, s[::-1])

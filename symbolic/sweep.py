@@ -9,7 +9,7 @@ from .derivation import Derivation, Step
 from .errors import ShapeError, TracegradError
 from .program import Program
 from .rewrites import SUBSTITUTE, naming_table, rewrite
-from .rules import Rule, rule_for, scalar_atoms, SCALAR_ATOMS
+from .rules import Rule, rule_for
 from .shapes import fmt, is_matrix, same_shape, shape_of
 
 SUM_OVER_USES = Rule(
@@ -87,22 +87,6 @@ def collect(x, contributions, steps):
     return total
 
 
-def children(node):
-    """The nodes a rule sends adjoints to."""
-    if isinstance(node, sp.MatMul):
-        coeff, mats = node.as_coeff_matrices()
-        return [coeff, *mats]
-    if not is_matrix(node) and not isinstance(node, SCALAR_ATOMS):
-        return scalar_atoms(node)
-    if isinstance(node, sp.BlockMatrix):
-        return list(node.blocks)
-    if isinstance(node, sp.MatrixSlice):
-        return [node.parent]
-    if hasattr(node, "function") and hasattr(node, "expr"):
-        return [node.expr, *sorted(node.function.expr.free_symbols - set(node.function.variables), key=str)]
-    return [a for a in node.args if isinstance(a, sp.Basic)]
-
-
 def order(root, active):
     """Active nodes of the expression DAG, every node before the nodes it is built from."""
     seen, post = set(), []
@@ -115,7 +99,7 @@ def order(root, active):
             seen.add(node)
             stack.append((node, True))
             if not isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
-                stack.extend((c, False) for c in children(node) if active(c) and c not in seen)
+                stack.extend((c, False) for c in rule_for(node).children(node) if active(c) and c not in seen)
     return post[::-1]
 
 
@@ -153,7 +137,13 @@ def finish(program, compact, symbols, steps):
     simplified, normalised = {}, {}
     compact = {x: rewrite(g, x, names, steps, simplified) for x, g in compact.items()}
     named, adjoint_of = {}, {a: s for s, a in symbols.items()}
-    position = {s: i for i, (s, _) in reversed(list(enumerate(program.definitions)))}
+    # last definition first, an input or parameter right after the first definition that uses it:
+    # each result then builds on tails already processed, and transposing them is memoised
+    position = {}
+    for i, (s, e) in enumerate(program.definitions):
+        position[s] = i
+        for leaf in e.free_symbols:
+            position.setdefault(leaf, i)
     for x in sorted(compact, key=lambda x: position.get(x, -1), reverse=True):
         g = compact[x]
         subs = {a: named[adjoint_of[a]] for a in g.free_symbols if a in adjoint_of and adjoint_of[a] in named}
@@ -162,6 +152,7 @@ def finish(program, compact, symbols, steps):
             steps.append(Step(x, compact[x], SUBSTITUTE, None, ((x, g),)))
             g = rewrite(g, x, {}, steps, simplified)
         named[x] = g
+        normalised.setdefault(g, g)     # later results hold it whole: not walked again
     expansion, expanded = program.expansions(), {}
     return {"compact": compact, "named": named,
             "expanded": {x: substitute(g, expansion, expanded) for x, g in named.items()}}

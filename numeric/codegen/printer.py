@@ -6,8 +6,9 @@ from tracegrad.numeric.codegen.base import ATOM, LINE, Code, fail, is_matrix, or
 from tracegrad.numeric.codegen.matrix_rules import MATRIX_RULES
 from tracegrad.numeric.codegen.scalar_rules import SCALAR_RULES
 from tracegrad.symbolic.algebra import T
+from tracegrad.symbolic.dispatch import Dispatch
 
-RULES = {**MATRIX_RULES, **SCALAR_RULES}
+RULES = Dispatch("code generation", {**MATRIX_RULES, **SCALAR_RULES})
 
 
 class Printer:
@@ -83,7 +84,7 @@ class Printer:
 
 
 def _rule(expr):
-    for cls in type(expr).__mro__:
-        if cls in RULES:
-            return RULES[cls]
-    raise fail(expr)
+    found = RULES(expr)
+    if found is None:
+        raise fail(expr)
+    return found
