@@ -50,8 +50,7 @@ def main():
     model = tracegrad.load("vardhan")
     d = model.derivation
     t = time.perf_counter()
-    checker = GradientChecker(d.program.expand(d.program.cost),
-                              {x: d.gradient(x) for x in d.wrt if isinstance(x, sp.MatrixSymbol)})
+    checker = GradientChecker.of(d)
     setup = time.perf_counter() - t
     sizes = {model.dims[k]: v for k, v in SIZES.items()}
     t = time.perf_counter()

@@ -112,6 +112,12 @@ class GradientChecker(Landscape):
     """Derived gradients of one cost, compiled once, checked at any number of points: one pass
     gives G and ε(G) for every block (common parts shared), one the landscape."""
 
+    @classmethod
+    def of(cls, derivation):
+        """The checker of every matrix gradient a derivation holds."""
+        gradients = {x: derivation.gradient(x) for x in derivation.wrt if isinstance(x, sp.MatrixSymbol)}
+        return cls(derivation.program.expanded_cost, gradients)
+
     def __init__(self, cost, gradients):
         super().__init__(cost)
         self.blocks = tuple(gradients)

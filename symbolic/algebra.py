@@ -20,23 +20,11 @@ from .functions import Softmax, elementwise
 from .shapes import is_matrix, shape_of
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def T(x):
-    """xᵀ with the transpose pushed down to the symbols; Tᵀ(x) is x itself, not a copy."""
+    """xᵀ with the transpose pushed down to the symbols."""
     if not is_matrix(x):
         return x
-    out = _TRANSPOSED.get(x)
-    if out is None:
-        if len(_TRANSPOSED) > 1 << 16:
-            _TRANSPOSED.clear()
-        out = _TRANSPOSED[x] = _transpose(x)
-        _TRANSPOSED.setdefault(out, x)
-    return out
-
-
-_TRANSPOSED = {}
-
-
-def _transpose(x):
     if isinstance(x, sp.Transpose):
         return x.arg
     if isinstance(x, (sp.OneMatrix, sp.ZeroMatrix)):
@@ -108,7 +96,7 @@ def scale(c, x):
         return zeros_like(x) if is_matrix(x) else sp.Integer(0)
     if is_matrix(x):
         # c * x is MatMul(c, x).doit(): the same, with the deep part memoised
-        return product([c, x if isinstance(x, sp.MatMul) else doit(x)])
+        return matrix_product([c, x if isinstance(x, sp.MatMul) else doit(x)])
     return c * x
 
 
@@ -151,7 +139,7 @@ def _doit(x):
         return x.func(*args, evaluate=True)
     if any(isinstance(a, sp.MatrixBase) for a in args):   # explicit matrices: SymPy's own rules
         return None
-    return {"matmul": product, "matadd": total, "hadamard": entrywise_product}[_MIRRORED[method]](args)
+    return {"matmul": matrix_product, "matadd": matrix_sum, "hadamard": entrywise_product}[_MIRRORED[method]](args)
 
 
 _DOIT = {"atom": sp.Atom.doit, "basic": sp.Basic.doit, "assoc": AssocOp.doit, "ones": sp.OneMatrix.doit,
@@ -160,17 +148,19 @@ _DOIT = {"atom": sp.Atom.doit, "basic": sp.Basic.doit, "assoc": AssocOp.doit, "o
 _MIRRORED = {_DOIT[k]: k for k in ("basic", "assoc", "ones", "matmul", "matadd", "hadamard")}
 
 
-def product(args):
+def matrix_product(args):
     """SymPy's canonical ``MatMul(*args).doit(deep=False)``: the scalar coefficient in front,
     nested products flattened, identities dropped, a zero factor giving the zero matrix,
     1₍a,k₎ 1₍k,b₎ = k 1₍a,b₎, A A = A² and A A⁻¹ = I for square A, and a rational multiple of
     a sum distributed over its terms — the rules applied in SymPy's order."""
+    if any(isinstance(a, sp.MatrixBase) for a in args):     # explicit matrices: SymPy multiplies them
+        return sp.MatMul(*args).doit(deep=False)
     coeff = sp.Mul(*[a for a in args if not is_matrix(a)])
     mats = [a for a in args if is_matrix(a)]
     rows, cols = shape_of(mats[0])[0], shape_of(mats[-1])[1]
     while True:
         if len(mats) == 1 and coeff != 1 and coeff.is_Rational and isinstance(mats[0], sp.MatAdd):
-            return node(sp.MatAdd, *[product([coeff, t]) for t in mats[0].args])
+            return node(sp.MatAdd, *[matrix_product([coeff, t]) for t in mats[0].args])
         if coeff == 0 or any(isinstance(a, sp.ZeroMatrix) for a in mats):
             return sp.ZeroMatrix(rows, cols)
         kept = [a for a in mats if not isinstance(a, sp.Identity)] or mats[:1]
@@ -240,9 +230,11 @@ def _inverse_of(a):
     return sp.Inverse(a) if isinstance(a, sp.MatrixSymbol) else None
 
 
-def total(args):
+def matrix_sum(args):
     """SymPy's canonical ``MatAdd(*args).doit(deep=False)``: nested sums flattened, zeros dropped,
     like terms collected (2A − A = A), the terms in SymPy's sort order."""
+    if any(isinstance(a, sp.MatrixBase) for a in args):     # explicit matrices: SymPy adds them
+        return sp.MatAdd(*args).doit(deep=False)
     terms, todo = [], list(reversed(args))
     while todo:
         a = todo.pop()
@@ -258,7 +250,7 @@ def total(args):
         coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.Integer(1), [t])
         key = tuple(mats)
         counts[key] = counts.get(key, 0) + coeff
-    terms = [t for t in (product([c, *mats]) if c != 1 else (mats[0] if len(mats) == 1 else node(sp.MatMul, *mats))
+    terms = [t for t in (matrix_product([c, *mats]) if c != 1 else (mats[0] if len(mats) == 1 else node(sp.MatMul, *mats))
                          for mats, c in counts.items()) if not isinstance(t, sp.ZeroMatrix)]
     if not terms:
         return sp.ZeroMatrix(*shape)
@@ -290,7 +282,7 @@ def entrywise_product(args):
 def matmul(*factors):
     """A₁⋯Aₙ in canonical form (an identity factor is dropped)."""
     factors = [f for f in factors if not isinstance(f, sp.Identity)] or factors[:1]
-    return product(factors) if len(factors) > 1 else factors[0]
+    return matrix_product(factors) if len(factors) > 1 else factors[0]
 
 
 def add(*terms):
@@ -299,7 +291,7 @@ def add(*terms):
         return sp.Integer(0)
     if len(terms) == 1:
         return terms[0]
-    return total(terms) if is_matrix(terms[0]) else sp.Add(*terms)
+    return matrix_sum(terms) if is_matrix(terms[0]) else sp.Add(*terms)
 
 
 def hadamard(*factors):
@@ -320,6 +312,20 @@ def hadamard(*factors):
     else:
         body = mats[0] if len(mats) == 1 else node(sp.HadamardProduct, *mats)
     return scale(coeff, body)
+
+
+def submatrix(x, rows, cols):
+    """x[r₀:r₁, c₀:c₁] (unit steps): the whole of x is x itself, and a part of a part is one
+    part of the whole (SymPy cannot always order symbolic bounds to compose them)."""
+    while isinstance(x, sp.MatrixSlice) and x.rowslice[2] == 1 and x.colslice[2] == 1:
+        rows = (x.rowslice[0] + rows[0], x.rowslice[0] + rows[1])
+        cols = (x.colslice[0] + cols[0], x.colslice[0] + cols[1])
+        x = x.parent
+    full_rows, full_cols = shape_of(x)
+    rows, cols = tuple(sp.expand(b) for b in rows), tuple(sp.expand(b) for b in cols)
+    if rows[0] == 0 and rows[1] == full_rows and cols[0] == 0 and cols[1] == full_cols:
+        return x
+    return sp.MatrixSlice(x, (*rows, 1), (*cols, 1))
 
 
 def zeros_like(x):
@@ -367,15 +373,28 @@ def substitute(expr, rule, memo=None):
     """``expr.xreplace(rule)`` (the same result), each subexpression rebuilt once per ``memo``.
 
     SymPy's ``xreplace`` walks a shared subexpression once per occurrence; the results of a
-    deep network share long tails, so walking each once keeps their expansion linear.
+    deep network share long tails, so walking each once keeps their expansion linear.  The
+    walk is iterative: an expanded result of a deep network nests deeper than Python recurses.
     """
-    if expr in rule:
-        return rule[expr]
-    if not rule or not expr.args:
+    if not rule:
         return expr
     memo = {} if memo is None else memo
-    out = memo.get(expr)
-    if out is None:
-        args = [substitute(a, rule, memo) if isinstance(a, sp.Basic) else a for a in expr.args]
-        out = memo[expr] = rebuild(expr, args)
-    return out
+
+    def known(x):
+        return x in rule or x in memo or not x.args
+
+    def result(x):
+        return rule[x] if x in rule else memo.get(x, x)
+    stack = [expr]
+    while stack:
+        x = stack[-1]
+        if known(x):
+            stack.pop()
+            continue
+        todo = [a for a in x.args if not known(a)]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        memo[x] = rebuild(x, [result(a) for a in x.args])
+    return result(expr)

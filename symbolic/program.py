@@ -1,9 +1,10 @@
 """A model is a straight-line program: named definitions over symbols, ending in a scalar."""
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
+from sympy.tensor.array.expressions import convert_array_to_matrix, convert_indexed_to_array
 
-from .errors import ShapeError, TracegradError
-from .algebra import substitute
+from .algebra import rebuild, substitute
+from .errors import NoRuleError, ShapeError, TracegradError
 from .functions import canonical
 from .shapes import fmt, is_matrix, shape_of
 
@@ -16,22 +17,27 @@ class Program:
     """
 
     def __init__(self, definitions=()):
-        self._definitions = []
+        self._definitions, self._expansions = [], None
         for symbol, expr in definitions:
             self._add(symbol, expr)
 
     @classmethod
     def of(cls, cost, name="J"):
-        """A program of one line, ``J := cost``, or ``cost`` itself if it is a Program."""
+        """``cost`` itself if it is a Program, else the program ``J := cost`` — a deep expression
+        cut into definitions t1, t2, … of bounded height, so that every walk of the engine stays
+        shallow and linear in depth (the expanded results do not show the cut)."""
         if isinstance(cost, Program):
             return cost
         program = cls()
-        program.define(name, cost)
+        *pieces, (_, top) = cut(sp.sympify(cost), name)
+        for piece, expr in pieces:
+            program.define(piece, expr)
+        program.define(name, top)
         return program
 
     def define(self, name, expr):
         """Append ``name := expr`` and return the symbol that stands for it."""
-        expr = as_scalar_where_needed(canonical(sp.sympify(expr)))
+        expr = as_scalar_where_needed(canonical(without_index_sums(sp.sympify(expr))))
         shape = shape_of(expr)
         symbol = sp.MatrixSymbol(name, *shape) if shape else sp.Symbol(name)
         self._add(symbol, expr)
@@ -42,6 +48,7 @@ class Program:
             raise TracegradError(f"'{symbol.name}' is defined twice")
         shape_of(expr)
         self._definitions.append((symbol, expr))
+        self._expansions = None
 
     @property
     def definitions(self):
@@ -53,14 +60,21 @@ class Program:
 
     def expansions(self):
         """{name: its definition substituted down to inputs and parameters}."""
-        out, memo = {}, {}
-        for symbol, expr in self._definitions:
-            out[symbol] = substitute(expr, out, memo)
-        return out
+        if self._expansions is None:
+            out, memo = {}, {}
+            for symbol, expr in self._definitions:
+                out[symbol] = substitute(expr, out, memo)
+            self._expansions = out
+        return dict(self._expansions)
 
     def expand(self, expr):
         """``expr`` with every defined name replaced by its full expansion."""
-        return expr.xreplace(self.expansions())
+        return substitute(expr, self.expansions())
+
+    @property
+    def expanded_cost(self):
+        """The cost as one expression over inputs and parameters."""
+        return self.expand(self.cost)
 
     def position(self, symbol):
         """Where ``symbol`` is defined (inputs count as before everything)."""
@@ -107,6 +121,29 @@ class Program:
         return "\n".join(f"{s} := {e}" for s, e in self._definitions)
 
 
+def without_index_sums(expr):
+    """SymPy writes an entry of a product, (A B)[i, j], as a Sum over dummy indices: each such
+    Sum becomes the matrix product it stands for, or an error naming it (never a stray index)."""
+    if not expr.has(sp.Sum):
+        return expr
+
+    def convert(total):
+        bound = {v for v, *_ in total.limits}
+        if not any(e.free_symbols & bound for e in total.atoms(MatrixElement)):
+            return total            # a sum of scalars, not of matrix entries
+        try:
+            found = convert_array_to_matrix(convert_indexed_to_array(total))
+        except Exception:           # SymPy's converter fails in many ways on what it cannot read
+            found = None
+        if isinstance(found, sp.MatrixExpr) and found.shape == (1, 1):
+            found = MatrixElement(found, 0, 0)
+        if found is None or found.has(sp.Sum) or found.free_symbols & bound:
+            raise NoRuleError(f"no rule for the sum over matrix entries '{total}': write it as a "
+                              "matrix product (SymPy writes an entry of a product, (A*B)[0, 0], this way)")
+        return found
+    return expr.replace(lambda e: isinstance(e, sp.Sum), convert)
+
+
 def as_scalar_where_needed(expr):
     """A 1×1 matrix used inside scalar arithmetic becomes its single entry M[0, 0]."""
     if not isinstance(expr, sp.Basic) or not expr.args:
@@ -125,3 +162,45 @@ def entry(matrix):
     if shape != (1, 1):
         raise ShapeError(f"a {fmt(shape)} matrix '{matrix}' is used as a scalar")
     return MatrixElement(matrix, 0, 0)
+
+
+MAX_HEIGHT = 12      # levels of one definition when a deep expression is cut
+
+
+def cut(expr, name):
+    """[(tₖ, subexpression), …, (name, top)]: ``expr`` with every matrix subexpression that would
+    be more than MAX_HEIGHT levels above the symbols (or the last cut) named, bottom-up.
+
+    Iterative, and by object identity: a deep expression SymPy built may not even be hashed yet
+    (hashing it would recurse to the symbols).  Bodies of lambdas and sums are left whole."""
+    taken, stack = {name}, [expr]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (sp.Symbol, sp.MatrixSymbol)):
+            taken.add(x.name)
+        stack.extend(a for a in x.args if isinstance(a, sp.Basic))
+    count, pieces, done, keep = 0, [], {}, []
+    stack = [(expr, False)]
+    while stack:
+        x, ready = stack.pop()
+        if id(x) in done:
+            continue
+        opaque = not x.args or isinstance(x, (sp.Lambda, sp.Sum))
+        if not ready and not opaque:
+            stack.append((x, True))
+            stack.extend((a, False) for a in x.args if id(a) not in done)
+            continue
+        keep.append(x)          # ids stay valid while the objects live
+        if opaque:
+            done[id(x)] = (x, 0)
+            continue
+        args, heights = zip(*(done[id(a)] for a in x.args))
+        new, height = rebuild(x, list(args)), 1 + max(heights)
+        if height >= MAX_HEIGHT and x is not expr and is_matrix(new) and not isinstance(new, sp.MatrixBase):
+            count += 1
+            while f"t{count}" in taken:
+                count += 1
+            pieces.append((f"t{count}", new))
+            new, height = sp.MatrixSymbol(f"t{count}", *shape_of(new)), 0
+        done[id(x)] = (new, height)
+    return pieces + [(name, done[id(expr)][0])]

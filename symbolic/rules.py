@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .algebra import T, add, hadamard, matmul, power, scale
+from .algebra import T, add, hadamard, matmul, power, scale, submatrix
 from .dispatch import Dispatch
 from .entrywise import derivative_of
 from .errors import NoRuleError
@@ -162,7 +162,7 @@ def block_matrix(node, G, active):
     blocks = node.blocks
     rows = offsets([shape_of(blocks[i, 0])[0] for i in range(blocks.rows)])
     cols = offsets([shape_of(blocks[0, j])[1] for j in range(blocks.cols)])
-    return [(blocks[i, j], submatrix(G, cols[j], cols[j + 1], rows[i], rows[i + 1]))
+    return [(blocks[i, j], submatrix(G, (cols[j], cols[j + 1]), (rows[i], rows[i + 1])))
             for i in range(blocks.rows) for j in range(blocks.cols) if active(blocks[i, j])]
 
 
@@ -213,13 +213,6 @@ def offsets(sizes):
     for s in sizes:
         out.append(out[-1] + s)
     return out
-
-
-def submatrix(G, r0, r1, c0, c1):
-    rows, cols = shape_of(G)
-    if same_dim(r0, 0) and same_dim(r1, rows) and same_dim(c0, 0) and same_dim(c1, cols):
-        return G
-    return sp.MatrixSlice(G, (r0, r1, 1), (c0, c1, 1))
 
 
 def scatter(G, parent, rows, cols):

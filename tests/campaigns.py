@@ -15,9 +15,7 @@ from tracegrad.checking.points import coverage_points, draw_point, example_dims
 
 def checker_for(model):
     """A GradientChecker of ``model``'s derived gradients."""
-    d = model.derivation
-    gradients = {x: d.gradient(x) for x in d.wrt if isinstance(x, sp.MatrixSymbol)}
-    return GradientChecker(d.program.expand(d.program.cost), gradients)
+    return GradientChecker.of(model.derivation)
 
 
 def initialise(model, point, scheme, rng):

@@ -7,7 +7,7 @@ from sympy.matrices.expressions.matmul import canonicalize as matmul_canonical
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracegrad.symbolic.algebra import entrywise_product, product, total
+from tracegrad.symbolic.algebra import entrywise_product, matrix_product, matrix_sum
 from tracegrad.symbolic.shapes import shape_of
 
 n, m = sp.symbols("n m", integer=True, positive=True)
@@ -43,13 +43,13 @@ def raw_square_exprs(depth):
 @given(st.lists(st.one_of(square_exprs(), st.sampled_from(SCALARS)), min_size=1, max_size=4)
        .filter(lambda xs: any(isinstance(a, sp.MatrixExpr) for a in xs)))
 def test_product_is_sympys_canonical_product(args):
-    assert product(args) == matmul_canonical(sp.MatMul(*args))
+    assert matrix_product(args) == matmul_canonical(sp.MatMul(*args))
 
 
 @EXAMPLES
 @given(st.lists(square_exprs(), min_size=1, max_size=4))
 def test_total_is_sympys_canonical_sum(args):
-    assert total(args) == matadd_canonical(sp.MatAdd(*args))
+    assert matrix_sum(args) == matadd_canonical(sp.MatAdd(*args))
 
 
 @EXAMPLES
@@ -66,9 +66,9 @@ def test_shapes_are_sympys(expr):
 
 def test_rectangular_products_and_ones():
     ones = [sp.OneMatrix(1, n), C, sp.OneMatrix(m, 1)]
-    assert product(ones) == matmul_canonical(sp.MatMul(*ones))
-    assert product([sp.OneMatrix(n, m), sp.OneMatrix(m, n)]) == m * sp.OneMatrix(n, n)
-    assert product([C, sp.ZeroMatrix(m, 1)]) == sp.ZeroMatrix(n, 1)
+    assert matrix_product(ones) == matmul_canonical(sp.MatMul(*ones))
+    assert matrix_product([sp.OneMatrix(n, m), sp.OneMatrix(m, n)]) == m * sp.OneMatrix(n, n)
+    assert matrix_product([C, sp.ZeroMatrix(m, 1)]) == sp.ZeroMatrix(n, 1)
 
 
 def test_sympy_is_not_patched():

@@ -81,7 +81,7 @@ def test_vardhan_gradients_against_complex_step(tmp_path):
     mod = load_module(source("vardhan"), tmp_path)
     point = draw_points(m, seed=3)[0]
     grads = mod.backward(by_name(point))
-    cost = m.program.expand(m.program.cost)
+    cost = m.program.expanded_cost
     for x in m.derivation.wrt:
         want = complex_step(lambda v: evaluate(cost, {**point, x: v}), point[x])
         close(grads[x.name], want, f"∇{x.name} vs complex step")

@@ -18,9 +18,7 @@ VARDHAN = tracegrad.load("vardhan")
 
 
 def checker_of(model):
-    d = model.derivation
-    return GradientChecker(d.program.expand(d.program.cost),
-                           {x: d.gradient(x) for x in d.wrt if isinstance(x, sp.MatrixSymbol)})
+    return GradientChecker.of(model.derivation)
 
 
 CHECKER = checker_of(VARDHAN)

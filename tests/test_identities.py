@@ -56,7 +56,7 @@ class Case:
     def expression(self):
         """The cost as one expression over the inputs (a Program expanded)."""
         program = Program.of(self.cost)
-        return program.expand(program.cost)
+        return program.expanded_cost
 
 
 CASES = []

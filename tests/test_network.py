@@ -88,7 +88,7 @@ def test_points_are_away_from_relu_kinks(seed):
 @pytest.mark.parametrize("x", PARAMS + [X], ids=lambda x: x.name)
 def test_parameter_and_input_gradients(d, x, seed):
     values = point(seed)
-    cost = PROGRAM.expand(PROGRAM.cost)
+    cost = PROGRAM.expanded_cost
     got = evaluate(d.gradient(x), values)
     assert got.shape == values[x].shape
     want = complex_step(lambda v: evaluate(cost, {**values, x: v}), values[x])
@@ -121,7 +121,7 @@ def test_shapes(d):
 def test_exact_at_tiny_sizes(d):
     """The same derivation, checked exactly against SymPy's diff at widths 2, 2, 2, 2, 1, m = 2."""
     tiny = {n[0]: 2, n[1]: 2, n[2]: 2, n[3]: 2, m: 2}
-    cost = PROGRAM.expand(PROGRAM.cost)
+    cost = PROGRAM.expanded_cost
     assert exact_gradient_check(cost, d, [W[4], b[4], W[3], b[2], X], tiny, seed=4) == 2 + 1 + 4 + 2 + 4
 
 

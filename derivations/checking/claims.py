@@ -122,7 +122,7 @@ class Checker:
         self.program = self.derivation.program
         self.truth = Truth(model, self.derivation)
         if points is None:
-            landscape = Landscape(self.program.expand(self.program.cost))
+            landscape = Landscape(self.program.expanded_cost)
             points = [covered_point(model, landscape, dims, seed, k, j)[0]
                       for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
         self.points = points

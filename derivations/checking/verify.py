@@ -2,7 +2,7 @@
 coverage-selected points, with tolerances from a rounding-error model (``numeric.gradcheck``)."""
 from dataclasses import dataclass
 
-import sympy as sp
+import numpy as np
 
 from tracegrad.numeric.gradcheck import GradientChecker, explain, localise, verdict_of
 
@@ -66,15 +66,13 @@ class VerifyReport:
 
 
 def verify_model(model, seed=0, sizes=None):
-    d = model.derivation
-    gradients = {x: d.gradient(x) for x in d.wrt if isinstance(x, sp.MatrixSymbol)}
-    checker = GradientChecker(d.program.expand(d.program.cost), gradients)
+    checker = GradientChecker.of(model.derivation)
     chosen = coverage_points(model, checker, seed, sizes)
     measurements = []
     for k, (point, _, _) in enumerate(chosen):
         measurements += checker.measure(point, k, _rng(seed, k))
     checks = [summarise(checker, chosen, model, x.name, [m for m in measurements if m.block == x.name], x)
-              for x in gradients]
+              for x in checker.blocks]
     together = [m for m in measurements if m.block == "all"]
     if together:
         checks.append(summarise(checker, chosen, model, "all", together, None))
@@ -84,7 +82,6 @@ def verify_model(model, seed=0, sizes=None):
 
 
 def _rng(seed, k):
-    import numpy as np
     return np.random.default_rng([seed, k, 7])
 
 

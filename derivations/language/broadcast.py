@@ -7,25 +7,18 @@ formula parser turns into a positioned FormulaError.
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
+from tracegrad.symbolic.algebra import matrix_product, matrix_sum, submatrix
 from tracegrad.symbolic.errors import ShapeError
 from tracegrad.symbolic.functions import elementwise, relu, softmax, step
+from tracegrad.symbolic.shapes import fmt, is_matrix, same_dim
 
 _UNDEFINED = (sp.zoo, sp.nan, sp.oo, -sp.oo)
 _MAX_POWER_BITS = 100_000
 MAX_STACK_DEPTH = 8
 
 
-def is_matrix(value):
-    return isinstance(value, sp.MatrixExpr)
-
-
-def same_dim(a, b):
-    """Dimensions are polynomials in positive integer symbols, so expansion decides equality."""
-    return a == b or sp.expand(a - b) == 0
-
-
 def shape_text(value):
-    return "({}, {})".format(*value.shape) if is_matrix(value) else "scalar"
+    return fmt(value.shape if is_matrix(value) else None)
 
 
 def _mismatch(a, b, where, verb, what):
@@ -52,13 +45,8 @@ def _matrix(value, shape):
 
 
 def scale(s, m):
-    """Scalar times matrix."""
-    return _matrix(product(s, m), m.shape)
-
-
-def product(*factors):
-    """A matrix product, simplified at the top only (a deep doit would evaluate operands)."""
-    return sp.MatMul(*factors).doit(deep=False)
+    """Scalar times matrix, simplified at the top only (a deep doit would evaluate operands)."""
+    return matrix_product([s, m])
 
 
 def expand_to(value, rows, cols):
@@ -66,9 +54,9 @@ def expand_to(value, rows, cols):
     if not is_matrix(value):
         return sp.ZeroMatrix(rows, cols) if value == 0 else scale(value, sp.OneMatrix(rows, cols))
     if value.rows == 1 and rows != 1:
-        value = product(sp.OneMatrix(rows, 1), value)
+        value = matrix_product([sp.OneMatrix(rows, 1), value])
     if value.cols == 1 and cols != 1:
-        value = product(value, sp.OneMatrix(1, cols))
+        value = matrix_product([value, sp.OneMatrix(1, cols)])
     return value
 
 
@@ -110,7 +98,7 @@ def binary(op, a, b, where):
         return _matrix(sp.hadamard_product(a, b), shape)
     if op == "-":
         b = scale(-1, b)
-    return _matrix(sp.MatAdd(a, b).doit(deep=False), shape)
+    return matrix_sum([a, b])
 
 
 def negate(a):
@@ -136,7 +124,7 @@ def power(a, b, where):
 def matmul(a, b, where):
     if not (is_matrix(a) and is_matrix(b)) or not same_dim(a.cols, b.rows):
         raise _mismatch(a, b, where, "compose", "matrix product")
-    return product(a, b)
+    return matrix_product([a, b])
 
 
 def transpose(a):
@@ -161,9 +149,9 @@ def total(a, axis, keepdims, where):
         return a
     rows, cols = a.shape
     if axis in (None, 0) and rows != 1:
-        a = product(sp.OneMatrix(1, rows), a)
+        a = matrix_product([sp.OneMatrix(1, rows), a])
     if axis in (None, 1) and cols != 1:
-        a = product(a, sp.OneMatrix(cols, 1))
+        a = matrix_product([a, sp.OneMatrix(cols, 1)])
     # numpy returns a 1-D vector here, and 1-D vectors broadcast as rows.
     return a.T if axis == 1 and not keepdims else a
 
@@ -251,14 +239,8 @@ def slice_(a, rows, cols, where):
         if length.is_number and length <= 0 or (dim.is_number and hi.is_number and hi > dim):
             raise _out_of_range(a, where)
         spans.append((lo, hi))
-    # SymPy's own slice-of-slice compares symbolic bounds and fails on undecidable ones.
-    if isinstance(a, sp.MatrixSlice) and a.rowslice[2] == 1 and a.colslice[2] == 1:
-        spans = [(p[0] + lo, p[0] + hi) for p, (lo, hi) in zip((a.rowslice, a.colslice), spans)]
-        a = a.parent
-    if all(lo == 0 and same_dim(hi, dim) for (lo, hi), dim in zip(spans, _shape(a))):
-        return a
     try:
-        return sp.MatrixSlice(a, spans[0] + (1,), spans[1] + (1,))
+        return submatrix(a, *spans)
     except IndexError:
         raise _out_of_range(a, where) from None
 

@@ -16,6 +16,7 @@ import sympy as sp
 from tracegrad.language import broadcast as bc
 from tracegrad.errors import FormulaError, TracegradError
 from tracegrad.symbolic.functions import ELEMENT as _X, relu, sigmoid, step
+from tracegrad.symbolic.shapes import is_matrix
 
 MAX_CHARS, MAX_DEPTH, MAX_NODES, MAX_DIM_DEGREE = 10_000, 100, 5_000, 4
 MAX_SIZE = 100_000             # largest explicit size, here and in --sizes and [sizes]
@@ -42,7 +43,7 @@ def _axis(axis, allow_none=True):
 
 
 def _dot(where, a, b):
-    if bc.is_matrix(a) and bc.is_matrix(b):
+    if is_matrix(a) and is_matrix(b):
         return bc.matmul(a, b, where)
     return bc.binary("*", a, b, where)
 

@@ -18,7 +18,7 @@ STEPS = np.logspace(-13, -1, 37)
 def error_curves(model, seed=0, sizes=None):
     """{parameter: relative errors of central differences at each step in STEPS}."""
     d = model.derivation
-    full_cost = d.program.expand(d.program.cost)
+    full_cost = d.program.expanded_cost
     cost = compile_expression(full_cost)
     params = [x for x in d.wrt if isinstance(x, sp.MatrixSymbol)]
     gradients = {x: compile_expression(d.gradient(x)) for x in params}

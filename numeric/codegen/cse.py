@@ -5,6 +5,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from tracegrad.numeric.codegen.base import oriented
+from tracegrad.symbolic.algebra import submatrix
 from tracegrad.symbolic.functions import Softmax
 
 
@@ -57,9 +58,10 @@ def collapse(e):
     if isinstance(e, sp.Transpose) and isinstance(e.arg, sp.Transpose):
         return collapse(e.arg.arg)
     if isinstance(e, sp.Transpose) and isinstance(e.arg, sp.MatrixSlice) and \
-            isinstance(e.arg.parent, sp.Transpose):   # (Aᵀ[r, c])ᵀ = A[c, r]
+            isinstance(e.arg.parent, sp.Transpose) and e.arg.rowslice[2] == e.arg.colslice[2] == 1:
+        # (Aᵀ[r, c])ᵀ = A[c, r]
         s = e.arg
-        return sp.MatrixSlice(collapse(s.parent.arg), s.colslice, s.rowslice)
+        return submatrix(collapse(s.parent.arg), s.colslice[:2], s.rowslice[:2])
     if not isinstance(e, sp.Basic) or not e.args or isinstance(e, sp.MatrixSymbol):
         return e
     args = [collapse(a) for a in e.args]
