@@ -175,11 +175,11 @@ def cmd_check(args):
 
 
 def cmd_compare(args):
-    from tracegrad.render.show import compare_models
-    a, b = load(args.model_a), load(args.model_b)
-    text, data, ok = compare_models(a, b, args.loss)
-    print(json.dumps(data, indent=2) if args.json else text)
-    return 0 if ok else 1
+    from tracegrad.checking.compare import compare
+    from tracegrad.render.show import format_comparison, progress
+    comparison = compare(load(args.model_a), load(args.model_b), args.loss, progress)
+    print(json.dumps(comparison.as_dict(), indent=2) if args.json else format_comparison(comparison))
+    return 0 if comparison.ok else 1
 
 
 def cmd_latex(args):
@@ -188,7 +188,8 @@ def cmd_latex(args):
     path = output_file("-o", args.output or f"{model.name}.tex", ".tex")
     try:
         with open(path, "w", encoding="utf-8") as f:
-            f.write(document(model, args.seed))
+            f.write(document(model, model.check(seed=args.seed) if model.claims else None,
+                             model.verify(seed=args.seed)))
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
     print(f"wrote {path}")

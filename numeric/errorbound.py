@@ -19,7 +19,6 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from tracegrad.symbolic.algebra import T
 from tracegrad.symbolic.dispatch import Dispatch
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.functions import ELEMENT, Softmax, elementwise, relu, scalar_body, step
@@ -294,31 +293,3 @@ def branch_arguments(expr):
                 if isinstance(arg, sp.Expr) and arg.has(ELEMENT) and not arg.is_number:
                     found.append(elementwise(sp.Lambda(ELEMENT, arg), node.expr))
     return list(dict.fromkeys(found))
-
-
-def oriented(expr):
-    """``expr`` with every matrix subexpression in one orientation: of X and Xᵀ (the engine's
-    normal form pushes transposes to the symbols, so a network's forward pass appears both as
-    W1ᵀX + b1 1ᵀ and as XᵀW1 + 1 b1ᵀ), the one with fewer transposes, written Transpose(X) where
-    needed — so a compiled pass computes each value once."""
-    memo, counts = {}, {}
-
-    def transposes(e):
-        if e not in counts:
-            counts[e] = isinstance(e, sp.Transpose) + sum(transposes(a) for a in e.args if isinstance(a, sp.Basic))
-        return counts[e]
-
-    def walk(e):
-        if e in memo:
-            return memo[e]
-        if not isinstance(e, sp.Basic) or not e.args or isinstance(e, (sp.MatrixSymbol, sp.Lambda)):
-            out = e
-        elif is_matrix(e) and isinstance(e, (sp.MatMul, sp.MatAdd, sp.HadamardProduct, ElementwiseApplyFunction)) \
-                and transposes(T(e)) < transposes(e):
-            out = sp.Transpose(walk(T(e)))
-        else:
-            args = [walk(a) for a in e.args]
-            out = e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
-        memo[e] = out
-        return out
-    return walk(expr)

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from tracegrad.symbolic.algebra import oriented
 from tracegrad.symbolic.entrywise import derivative_of
 from tracegrad.symbolic.errors import TracegradError
 
 from .compile import compile_expression, compile_group
-from .errorbound import (UNIT_ROUNDOFF, NoErrorModel, absval, branch_arguments, elementwise_nodes,
-                         oriented, rounding_bound)
+from .errorbound import UNIT_ROUNDOFF, NoErrorModel, absval, branch_arguments, elementwise_nodes, rounding_bound
 
 SAFETY = 8              # C = λ: covers library functions' few ulps and the complex-step side
 RESOLUTION = 5e-4       # a looser bound (relative to the value) could let a 0.2 % bug pass

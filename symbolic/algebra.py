@@ -328,6 +328,45 @@ def submatrix(x, rows, cols):
     return sp.MatrixSlice(x, (*rows, 1), (*cols, 1))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def transposes(x):
+    """How many transposes ``x`` holds (shared subexpressions counted once per occurrence)."""
+    if not isinstance(x, sp.Basic):
+        return 0
+    return isinstance(x, sp.Transpose) + sum(transposes(a) for a in x.args)
+
+
+def fewer_transposes(x):
+    """Of X and Xᵀ written out, the one with fewer transposes: X itself on a tie.  Printing
+    and compiling a matrix by the orientation with fewer transposes reads and computes better:
+    the normal form pushes transposes down, so W1ᵀX + b1 1ᵀ also appears as XᵀW1 + 1 b1ᵀ."""
+    if not is_matrix(x) or isinstance(x, sp.MatrixSymbol):
+        return x
+    flipped = T(x)
+    return flipped if transposes(flipped) < transposes(x) else x
+
+
+def oriented(expr):
+    """``expr`` with every product, sum, Hadamard product and element-wise node in the
+    orientation with fewer transposes (``fewer_transposes``), written Transpose(X) where
+    needed — so a compiled pass computes a value and its transpose once."""
+    memo = {}
+
+    def walk(e):
+        if e in memo:
+            return memo[e]
+        if not isinstance(e, sp.Basic) or not e.args or isinstance(e, (sp.MatrixSymbol, sp.Lambda)):
+            out = e
+        elif isinstance(e, (sp.MatMul, sp.MatAdd, sp.HadamardProduct, ElementwiseApplyFunction)) and \
+                fewer_transposes(e) is not e:
+            out = sp.Transpose(walk(fewer_transposes(e)))
+        else:
+            out = rebuild(e, [walk(a) for a in e.args])
+        memo[e] = out
+        return out
+    return walk(expr)
+
+
 def zeros_like(x):
     return sp.ZeroMatrix(*shape_of(x))
 

@@ -9,7 +9,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .algebra import T
+from .algebra import fewer_transposes
 from .entrywise import lift
 from .functions import ELEMENT, Softmax, relu, scalar_body, sigmoid, step
 from .shapes import is_matrix
@@ -61,9 +61,8 @@ class Printer:
     def p(self, x):
         """(text, precedence) of x."""
         if is_matrix(x):
-            pulled = T(x)
-            if isinstance(x, (sp.MatAdd, sp.HadamardProduct, ElementwiseApplyFunction)) and \
-                    count_transposes(pulled) < count_transposes(x):
+            pulled = fewer_transposes(x)
+            if isinstance(x, (sp.MatAdd, sp.HadamardProduct, ElementwiseApplyFunction)) and pulled is not x:
                 return self.wrap(pulled, POWER) + self.s["T"], POWER
             return self.matrix(x)
         return self.scalar(x)
@@ -216,10 +215,6 @@ class Printer:
             fname = x.func.__name__
             return self.s["func"].format(SCALAR_FUNCS.get(fname, fname), args), ATOM
         return str(x), ATOM
-
-
-def count_transposes(x):
-    return sum(1 for n in sp.preorder_traversal(x) if isinstance(n, sp.Transpose))
 
 
 def negative_power(a):

@@ -74,8 +74,3 @@ def _check(node):
                 _require(same_dim(c, shape_of(blocks[0, j])[1]), node, "block column", (r, c), shape_of(blocks[0, j]))
         return tuple(node.shape)
     return tuple(node.shape)
-
-
-def check_square(node):
-    s = shape_of(node)
-    _require(same_dim(*s), node, "square-matrix operation", s, s[::-1])

@@ -23,7 +23,8 @@ def test_rule_statements_become_ascii_math():
 
 
 def test_document_has_every_part():
-    tex = document(load("vardhan"))
+    model = load("vardhan")
+    tex = document(model, model.check(), model.verify())
     for part in ("\\section{The network}", "\\section{Convention}", "Step-by-step derivation",
                  "\\section{Results}", "Jacobian or gradient", "Numeric verification",
                  "\\frac{\\partial J}{\\partial {W^{[4]}}}", "\\mathbf{1}_{(1,m)}"):

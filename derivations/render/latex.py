@@ -9,7 +9,6 @@ from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.printing import Printer
 
 from tracegrad.render.show import quantities
-from tracegrad.checking.verify import verify_model
 
 SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ᵢⱼₖₙₚ₊₋", "0123456789ijknp+-"))
 SUPERSCRIPTS = dict(zip("ᵀ⁻¹ᵏⁱⁿ⁽⁾∘", ["\\top ", "-", "1", "k", "i", "n", "(", ")", "\\circ "]))
@@ -39,7 +38,9 @@ def statement(s):
     return "".join(c for c in s if ord(c) < 128).replace("%", "\\%")
 
 
-def document(model, seed=0):
+def document(model, checked=None, verified=None):
+    """The article: the derivation of ``model``, the source's claims with their verdicts
+    (``checked``, a CheckReport) and the numeric verification (``verified``, a VerifyReport)."""
     d = model.derivation
     pr = Printer("latex")
     out = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}",
@@ -85,18 +86,23 @@ def document(model, seed=0):
             r"$W := W - \alpha \nabla_W J$, are their transposes:", r"\begin{align*}"]
     out += [f"\\nabla_{{{pr(x)}}} J &= {pr(d.gradient(x, 'compact'))} \\\\" for x in d.wrt]
     out += [r"\end{align*}"]
-    if model.claims:
-        report = model.check(seed=seed)
+    if checked is not None and checked.results:
         out += [r"\section{The source's formulas}", r"\begin{tabular}{lll}", r"name & formula & verdict \\ \hline"]
         out += [f"\\texttt{{{text(r.name)}}} & \\texttt{{{text(r.formula)}}} & {text(r.verdict)} \\\\"
-                for r in report.results]
+                for r in checked.results]
         out += [r"\end{tabular}"]
-    report = verify_model(model, seed=seed)
-    symbols = {x.name: x for x in d.wrt}
+    if verified is not None:
+        out += verification(verified, pr, {x.name: x for x in d.wrt})
+    out += [r"\end{document}", ""]
+    return "\n".join(out)
+
+
+def verification(report, pr, symbols):
+    """The section of the numeric verification (a VerifyReport) as LaTeX lines."""
     sizes = [s for i, s in enumerate(report.sizes) if s not in report.sizes[:i]]
-    out += [r"\section{Numeric verification}",
+    out = [r"\section{Numeric verification}",
             f"Complex-step directional derivatives $\\langle \\nabla J, v\\rangle$ at "
-            f"{len(report.sizes)} coverage-selected points (seed {seed}; sizes "
+            f"{len(report.sizes)} coverage-selected points (seed {report.seed}; sizes "
             + text("; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in sizes))
             + "), each against a bound from a rounding-error model of the formula.",
             "", r"\begin{tabular}{llll}",
@@ -104,8 +110,7 @@ def document(model, seed=0):
     out += [(f"$\\nabla_{{{pr(symbols[c.name])}}} J$" if c.name in symbols else "all together")
             + f" & {c.verdict} & {c.worst_ratio:.2g} & {c.worst_error:.1e} \\\\"
             for c in report.checks]
-    out += [r"\end{tabular}", r"\end{document}", ""]
-    return "\n".join(out)
+    return out + [r"\end{tabular}"]
 
 
 def write_pdf(tex_path):

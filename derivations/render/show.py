@@ -2,10 +2,8 @@
 import json
 import sys
 
-
+from tracegrad.errors import TracegradError
 from tracegrad.symbolic.printing import Printer, format_steps
-
-from tracegrad.losses import LOSSES
 
 
 def quantities(model, wrt=None):
@@ -27,7 +25,6 @@ def quantities(model, wrt=None):
         known = {s.name: s for s in order}
         missing = [w for w in wrt if w not in known]
         if missing:
-            from tracegrad.symbolic.errors import TracegradError
             raise TracegradError(f"--wrt: no derivative of the cost with respect to '{missing[0]}' "
                                  f"(known: {', '.join(known)})")
         order = [known[w] for w in wrt]
@@ -73,30 +70,16 @@ def progress(message):
         sys.stderr.flush()
 
 
-def compare_models(a, b, loss=None):
-    """Each model's claims with its verdict under its own loss and under every other loss."""
-    losses = [loss] if loss else list(LOSSES)
-    data, lines, ok = {}, [], True
-    for model in (a, b):
-        own = model.loss.get("name")
-        lines.append(f"{model.name}: {model.title}  (own loss: {own or 'as written'})")
-        verdicts = {}
-        for l in losses:
-            progress(f"checking {model.name} under {l}")
-            verdicts[l] = {r.name: r.verdict for r in model.check(loss=None if l == own else l).results}
-        progress("")
-        width = max([len(n) for n in model.claims] + [5])
-        header = "  " + f"{'claim':<{width}} " + " ".join(f"{l:<8}" for l in losses) + "formula"
-        lines.append(header)
-        entry = {}
-        for name, formula in model.claims.items():
-            row = {l: verdicts[l][name] for l in losses}
-            entry[name] = {"formula": formula, "verdicts": row}
-            lines.append("  " + f"{name:<{width}} " + " ".join(f"{row[l]:<8}" for l in losses) + formula)
-            if loss and row[loss] != "holds":
-                ok = False
-        data[model.name] = entry
+def format_comparison(comparison):
+    """The two formula sets side by side, a column per loss."""
+    losses, lines = comparison.losses, []
+    for model in comparison.models:
+        lines.append(f"{model.name}: {model.title}  (own loss: {model.own_loss or 'as written'})")
+        width = max([len(c.name) for c in model.claims] + [5])
+        lines.append("  " + f"{'claim':<{width}} " + " ".join(f"{l:<8}" for l in losses) + "formula")
+        for c in model.claims:
+            lines.append("  " + f"{c.name:<{width}} " + " ".join(f"{c.verdicts[l]:<8}" for l in losses) + c.formula)
         lines.append("")
     lines.append("verdicts: each formula checked against the engine's derivative of the same network "
                  "with the cost replaced by the loss in the column")
-    return "\n".join(lines), data, ok
+    return "\n".join(lines)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from tracegrad.symbolic.algebra import T
+from tracegrad.symbolic.algebra import T, transposes
 from tracegrad.symbolic.errors import TracegradError
 
 # precedence of the printed Python expression (higher binds tighter)
@@ -34,12 +34,8 @@ def is_matrix(x):
 
 
 def oriented(x):
-    """One representative of {X, Xᵀ}: a value and its transpose are shared as one."""
+    """One representative of {X, Xᵀ} (fewer transposes, then SymPy's order): a value and its
+    transpose are shared as one."""
     if not is_matrix(x) or isinstance(x, sp.MatrixSymbol):
         return x
     return min(x, T(x), key=lambda y: (transposes(y), sp.default_sort_key(y)))
-
-
-def transposes(x):
-    """Number of transposes in x: the orientation with fewer is the one printed."""
-    return sum(isinstance(y, sp.Transpose) for y in sp.preorder_traversal(x))

@@ -10,9 +10,9 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from tracegrad.numeric.codegen.base import ATOM, MUL, POW, UNARY, Code, transposes, wrap
+from tracegrad.numeric.codegen.base import ATOM, MUL, POW, UNARY, Code, wrap
 from tracegrad.numeric.codegen.scalar_rules import sum_text, symbol
-from tracegrad.symbolic.algebra import T
+from tracegrad.symbolic.algebra import T, transposes
 from tracegrad.symbolic.functions import Softmax
 
 
