@@ -19,6 +19,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
+from tracegrad.symbolic.algebra import dag_nodes
 from tracegrad.symbolic.dispatch import Dispatch
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.functions import ELEMENT, Softmax, elementwise, relu, scalar_body, step
@@ -273,15 +274,7 @@ def rounding_bound(expr):
 
 def elementwise_nodes(expr):
     """Every element-wise application f(X) in the expression DAG, each once."""
-    seen, stack = set(), [expr]
-    while stack:
-        node = stack.pop()
-        if node in seen or not isinstance(node, sp.Basic):
-            continue
-        seen.add(node)
-        if isinstance(node, ElementwiseApplyFunction):
-            yield node
-        stack.extend(node.args)
+    return [node for node in dag_nodes(expr) if isinstance(node, ElementwiseApplyFunction)]
 
 
 def branch_arguments(expr):

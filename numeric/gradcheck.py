@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from tracegrad.symbolic.algebra import oriented
+from tracegrad.symbolic.algebra import dag_nodes, oriented
 from tracegrad.symbolic.entrywise import derivative_of
 from tracegrad.symbolic.errors import TracegradError
 
@@ -77,7 +77,7 @@ class Landscape:
     pass.  Decides kinks, saturation (κ_J) and coverage."""
 
     def __init__(self, cost):
-        self.cost_size = _node_count(cost)
+        self.cost_size = sum(1 for _ in dag_nodes(cost))
         self.branch_exprs = tuple(branch_arguments(cost))
         slopes = _smooth_derivatives(cost)
         self.landscape = compile_group([*self.branch_exprs, *map(bound_of, self.branch_exprs),
@@ -243,16 +243,6 @@ def _smooth_derivatives(cost):
     """f′(X) for every element-wise application f(X) in the cost whose f is smooth."""
     return [d for d in map(derivative_of, elementwise_nodes(cost))
             if not isinstance(d, sp.ZeroMatrix) and d.free_symbols]
-
-
-def _node_count(expr):
-    seen, stack = set(), [expr]
-    while stack:
-        node = stack.pop()
-        if node not in seen and isinstance(node, sp.Basic):
-            seen.add(node)
-            stack.extend(node.args)
-    return len(seen)
 
 
 def localise(checker, point, x, limit=400, worst=3):

@@ -230,18 +230,35 @@ def _inverse_of(a):
     return sp.Inverse(a) if isinstance(a, sp.MatrixSymbol) else None
 
 
+def flattened(args, cls):
+    """The operands of nested ``cls`` nodes (sums, Hadamard products) in order, as one list."""
+    out, todo = [], list(reversed(args))
+    while todo:
+        a = todo.pop()
+        if isinstance(a, cls):
+            todo.extend(reversed(a.args))
+        else:
+            out.append(a)
+    return out
+
+
+def dag_nodes(expr):
+    """Every node of the expression DAG of ``expr`` once (shared subexpressions once)."""
+    seen, stack = set(), [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sp.Basic) and node not in seen:
+            seen.add(node)
+            yield node
+            stack.extend(node.args)
+
+
 def matrix_sum(args):
     """SymPy's canonical ``MatAdd(*args).doit(deep=False)``: nested sums flattened, zeros dropped,
     like terms collected (2A − A = A), the terms in SymPy's sort order."""
     if any(isinstance(a, sp.MatrixBase) for a in args):     # explicit matrices: SymPy adds them
         return sp.MatAdd(*args).doit(deep=False)
-    terms, todo = [], list(reversed(args))
-    while todo:
-        a = todo.pop()
-        if isinstance(a, sp.MatAdd):
-            todo.extend(reversed(a.args))
-        else:
-            terms.append(a)
+    terms = flattened(args, sp.MatAdd)
     shape = shape_of(terms[0])
     counts = {}
     for t in terms:
@@ -262,13 +279,7 @@ def matrix_sum(args):
 def entrywise_product(args):
     """SymPy's canonical ``HadamardProduct(*args).doit(deep=False)``: flattened, all-ones
     factors dropped, a zero factor giving the zero matrix, A ∘ A = A^∘2, factors sorted."""
-    factors, todo = [], list(reversed(args))
-    while todo:
-        a = todo.pop()
-        if isinstance(a, sp.HadamardProduct):
-            todo.extend(reversed(a.args))
-        else:
-            factors.append(a)
+    factors = flattened(args, sp.HadamardProduct)
     shape = shape_of(factors[0])
     factors = [f for f in factors if not isinstance(f, sp.OneMatrix)] or factors[:1]
     if any(isinstance(f, sp.ZeroMatrix) for f in factors):
