@@ -12,6 +12,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .algebra import add, hadamard, rebuild, scale
+from .errors import NoRuleError
 from .functions import ELEMENT, elementwise, scalar_body
 from .shapes import shape_of
 
@@ -80,9 +81,23 @@ def lift(expr, atoms, shape):
     raise ValueError(f"cannot write {expr} entry-wise")
 
 
+def differentiate(f, x):
+    """∂f/∂x by SymPy, almost everywhere: the Dirac deltas of step-like functions (sign, |x|′,
+    Heaviside) are 0 away from their kinks, where checks are inconclusive; a derivative SymPy
+    leaves unevaluated is an error naming the function."""
+    try:
+        out = sp.diff(f, x)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise NoRuleError(f"cannot differentiate '{f}': {' '.join(str(e).split())}") from None
+    out = out.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.Integer(0))
+    if out.has(sp.Derivative, sp.Subs):
+        raise NoRuleError(f"no rule for the derivative of '{f}' (SymPy leaves it unevaluated)")
+    return out
+
+
 def derivative_of(node, symbol=ELEMENT):
     """∂f(A)/∂(symbol) entry-wise, as a matrix of A's shape, for an element-wise node f(A)."""
-    body = sp.diff(scalar_body(node), symbol)
+    body = differentiate(scalar_body(node), symbol)
     var = sp.Dummy("a")
     return lift(body.xreplace({ELEMENT: var}), {var: node.expr}, shape_of(node))
 

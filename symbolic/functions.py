@@ -7,7 +7,7 @@ subexpressions, so every element-wise application is rebuilt over one fixed vari
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-ELEMENT = sp.Symbol("x_")
+ELEMENT = sp.Symbol("x_", real=True)     # entries of real matrices: |x|′ = sign(x)
 
 
 class step(sp.Function):
