@@ -67,7 +67,8 @@ def build_parser():
     d.add_argument("--layout", choices=("numerator", "gradient"), default="numerator")
     d.add_argument("--expand", action="store_true", help="substitute down to inputs and parameters")
     d.add_argument("--steps", action="store_true", help="show every rule application")
-    d.add_argument("--format", choices=("text", "unicode", "latex", "json"), default="unicode")
+    d.add_argument("--format", choices=("numpy", "text", "unicode", "latex", "json"), default="unicode",
+                   help="numpy: the formula language, pasteable as a claim (text is an alias)")
     v = sub.add_parser("verify", help="derived gradients vs complex-step derivatives")
     v.add_argument("model", nargs="?", default=DEFAULT_MODEL)
     v.add_argument("--sizes")
