@@ -64,7 +64,8 @@ def elementwise(function, matrix):
         body = function.expr.xreplace({var: ELEMENT})
     else:
         body = function(ELEMENT)
-    return ElementwiseApplyFunction(sp.Lambda(ELEMENT, body), matrix)
+    # not SymPy's constructor: on a 1×1 matrix it applies f to the matrix itself (x² gives M²)
+    return sp.Basic.__new__(ElementwiseApplyFunction, sp.Lambda(ELEMENT, body), matrix)
 
 
 def scalar_body(node):
