@@ -102,9 +102,24 @@ def derivative_of(node, symbol=ELEMENT):
     return lift(body.xreplace({ELEMENT: var}), {var: node.expr}, shape_of(node))
 
 
+MAX_DEGREE, MAX_OPS = 24, 400     # beyond these SymPy's cancel/factor can take minutes
+
+
+class TooLarge(Exception):
+    """A region beyond the simplification budget: it is kept as derived."""
+
+
+def within_budget(scalar):
+    """Is ``scalar`` small enough for cancel/factor to finish quickly? (total degree of its
+    integer powers ≤ MAX_DEGREE and at most MAX_OPS operations)"""
+    degree = sum(abs(int(p.exp)) for p in scalar.atoms(sp.Pow) if p.exp.is_Integer)
+    return degree <= MAX_DEGREE and sp.count_ops(scalar) <= MAX_OPS
+
+
 @functools.lru_cache(maxsize=4096)
 def simplify_entrywise(node):
-    """An equal, shorter form of an entry-wise region, or None when none is found."""
+    """An equal, shorter form of an entry-wise region, or None when none is found; TooLarge
+    when the region is beyond the budget."""
     atoms = {}
     scalar = lower(node, atoms)
     # Traces, determinants and entries in coefficients hold matrices that cancel must not touch.
@@ -112,6 +127,8 @@ def simplify_entrywise(node):
     scalar = scalar.xreplace(hidden)
     if not atoms or not could_cancel(scalar):
         return None
+    if not within_budget(scalar):
+        raise TooLarge(node)
     cancelled = sp.cancel(scalar)
     factored = sp.factor(cancelled)
     simpler = factored if sp.count_ops(factored) <= sp.count_ops(cancelled) else cancelled

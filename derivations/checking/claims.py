@@ -19,7 +19,7 @@ from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
 from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
 from tracegrad.symbolic.algebra import add, normal, scale
 from tracegrad.symbolic.errors import TracegradError
-from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
+from tracegrad.symbolic.shapes import fmt, matrix_numbers, same_shape, shape_of
 
 from tracegrad.checking.diagnose import diagnose
 from tracegrad.language.formula import parse_formula
@@ -128,6 +128,18 @@ class Checker:
                       for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
         self.points = points
 
+    def too_large(self, expr):
+        """Why evaluating ``expr`` at a test point would allocate too much ('' when it would not)."""
+        from tracegrad.model import MAX_POINT_NUMBERS, short
+        for point in self.points:
+            dims = {d: v for d, v in point.items() if d in self.model.dims.values()}
+            total, big, count = matrix_numbers(self.program.expand(expr), dims)
+            if total > MAX_POINT_NUMBERS:
+                at = ", ".join(f"{d}={v}" for d, v in dims.items())
+                return (f"the formula's values would hold {total} numbers ({short(big)} alone {count}) "
+                        f"at sizes {at}, more than {MAX_POINT_NUMBERS}")
+        return ""
+
     def under(self, loss):
         """A checker of the same model at the same points with the cost swapped to ``loss``."""
         return Checker(self.model, loss, self.seed, explain=False, points=self.points)
@@ -187,6 +199,9 @@ class Checker:
         except TracegradError as e:
             return ClaimResult(name, formula, "error", str(e))
         claim, truth = as_scalars(claim, truth)
+        too_large = self.too_large(claim)
+        if too_large:
+            return ClaimResult(name, formula, "error", too_large)
         if not same_shape(shape_of(claim), shape_of(truth)) and not shape_of(claim) == shape_of(truth) is None:
             return self.fails(name, formula, claim, truth,
                               f"shape mismatch: the formula is {fmt(shape_of(claim))}, "
