@@ -163,8 +163,9 @@ class Model:
                                  f"(its dimensions: {', '.join(self.dims)})")
             if not isinstance(v, numbers.Integral) or isinstance(v, bool) or not 1 <= v <= MAX_SIZE:
                 raise UsageError(f"{name} must be an integer from 1 to {MAX_SIZE}, got {v!r}")
+        drawn = [s for s in self.symbols.values() if isinstance(s, sp.MatrixSymbol)]   # used or not
         for dims in size_sets(self, sizes):
-            total, big, count = matrix_numbers(self.program.expanded_cost, dims)
+            total, big, count = matrix_numbers(sp.Tuple(self.program.expanded_cost, *drawn), dims)
             if total > MAX_POINT_NUMBERS:
                 at = ", ".join(f"{d}={v}" for d, v in dims.items())
                 raise UsageError(f"a test point would hold {total} numbers ({short(big)} alone {count}) "
