@@ -41,7 +41,7 @@ def T(x):
     if isinstance(x, sp.HadamardPower):
         return node(sp.HadamardPower, T(x.base), x.exp)
     if isinstance(x, ElementwiseApplyFunction):
-        return node(ElementwiseApplyFunction, x.function, T(x.expr))
+        return node(type(x), x.function, T(x.expr))
     if isinstance(x, sp.Inverse):
         return sp.Inverse(T(x.arg))
     if isinstance(x, sp.MatPow):

@@ -21,6 +21,9 @@ class step(sp.Function):
             return sp.Integer(0)
         return None
 
+    def _latex(self, printer):
+        return f"\\mathbf{{1}}\\left[{printer._print(self.args[0])} > 0\\right]"
+
     def fdiff(self, argindex=1):
         return sp.Integer(0)
 
@@ -36,6 +39,9 @@ class relu(sp.Function):
             return sp.Integer(0)
         return None
 
+    def _latex(self, printer):
+        return f"\\operatorname{{relu}}\\left({printer._print(self.args[0])}\\right)"
+
     def fdiff(self, argindex=1):
         return step(self.args[0])
 
@@ -49,12 +55,45 @@ class sigmoid(sp.Function):
             return sp.Rational(1, 2)
         return None
 
+    def _latex(self, printer):
+        return f"\\sigma\\left({printer._print(self.args[0])}\\right)"
+
     def fdiff(self, argindex=1):
         s = sigmoid(self.args[0])
         return s * (1 - s)
 
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return 1 / (1 + sp.exp(-x))
+
+
+class Elementwise(ElementwiseApplyFunction):
+    """f(X) entry by entry over the fixed variable ``ELEMENT``: the engine's form of SymPy's
+    ``X.applyfunc(f)``.  It prints as tracegrad writes it wherever SymPy prints (``str``,
+    ``sp.latex``, ``pprint``, Jupyter), not as the lambda SymPy shows."""
+
+    def _sympystr(self, printer):
+        return self._written(printer, "({} > 0)", "({} >= 0)")
+
+    def _latex(self, printer):
+        return self._written(printer, "\\mathbf{{1}}\\left[{} > 0\\right]", "\\mathbf{{1}}\\left[{} \\ge 0\\right]")
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+        from sympy.printing.str import StrPrinter
+        return prettyForm(self._written(StrPrinter(), "1[{} > 0]", "1[{} ≥ 0]"))
+
+    def _written(self, printer, step_form, nonnegative_form):
+        """This node in the calling printer's notation: the step as 1[x > 0], any other f as
+        the printer writes f(x), with the matrix (in parentheses where needed) for x."""
+        body, arg = scalar_body(self), printer._print(self.expr)
+        if body == step(ELEMENT):
+            return step_form.format(arg)
+        if body == sp.Heaviside(ELEMENT, 1):
+            return nonnegative_form.format(arg)
+        if not (isinstance(self.expr, sp.MatrixSymbol) or isinstance(body, sp.Function) and body.args == (ELEMENT,)):
+            arg = f"({arg})"
+        slot = sp.Symbol("ARGUMENT")
+        return printer._print(body.xreplace({ELEMENT: slot})).replace(printer._print(slot), arg)
 
 
 def elementwise(function, matrix):
@@ -65,7 +104,7 @@ def elementwise(function, matrix):
     else:
         body = function(ELEMENT)
     # not SymPy's constructor: on a 1×1 matrix it applies f to the matrix itself (x² gives M²)
-    return sp.Basic.__new__(ElementwiseApplyFunction, sp.Lambda(ELEMENT, body), matrix)
+    return sp.Basic.__new__(Elementwise, sp.Lambda(ELEMENT, body), matrix)
 
 
 def scalar_body(node):

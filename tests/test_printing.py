@@ -332,3 +332,13 @@ def test_the_issue_example_is_grouped():
     """sudeep: W3ᵀ applied to the whole Hadamard product, not (W3ᵀ (x3 − t)) ∘ …"""
     text = to_text(MODELS["sudeep"].derivation.gradient("x2", "named"), "numpy")
     assert text.startswith("W3.T @ ((x3 - t) * ") and text.endswith(")")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_sympys_own_printers_read_like_ours(name):
+    """str, sp.latex and pprint of a result show σ(Z), 1[Z > 0], not SymPy's lambdas."""
+    from sympy.printing.pretty import pretty
+    d = MODELS[name].derivation
+    for label, expr in results(d):
+        for text in (str(expr), sp.latex(expr), pretty(expr, use_unicode=True)):
+            assert "Lambda" not in text and "mapsto" not in text and "x_)" not in text, (label, text)
