@@ -41,10 +41,33 @@ def test_derive_gradient_layout_and_formats(capsys):
 
 
 def test_derive_steps_name_their_rules(capsys):
-    code, out, _ = run(capsys, "derive", "--wrt", "W3", "--steps")
+    code, out, _ = run(capsys, "derive", "--steps")
     assert code == 0
     assert "[Z3] transpose: N = Aᵀ: G_A = Gᵀ" in out
     assert "⇒ G[W3] = G_Z3ᵀ A2ᵀ" in out
+
+
+def test_derive_steps_wrt_is_the_hand_derivation_of_that_path(capsys):
+    """Only the way J → A4 → Z4 → A3 → Z3 → W3, each line a trace identity, as the note writes it."""
+    code, out, _ = run(capsys, "derive", "--wrt", "W3", "--steps")
+    assert code == 0
+    blocks = [b.split(":\n", 1)[0] for b in out.split("\n\n")[2:]]
+    assert blocks == ["dJ/dA4", "dJ/dZ4", "dJ/dA3", "dJ/dZ3", "dJ/dW3"]
+    w3 = [line.split("  [") for line in out.split("dJ/dW3:\n")[1].splitlines()]
+    assert [(math.strip(), why.rstrip("]").split(":")[0]) for math, why in w3] == [
+        ("dJ = tr(G_Z3 dZ3)", "the adjoint of Z3"),
+        ("= tr(G_Z3 d(b3 𝟏₍1,m₎ + W3ᵀ A2))", "definition Z3 "),
+        ("= tr(G_Z3 d(W3ᵀ A2))", "linearity"),
+        ("= tr(G_Z3 dW3ᵀ A2)", "product rule"),
+        ("= tr(A2 G_Z3 dW3ᵀ)", "cyclic property"),
+        ("= tr(dW3 (A2 G_Z3)ᵀ)", "transposition"),
+        ("= tr(G_Z3ᵀ A2ᵀ dW3)", "cyclic property"),
+        ("⇒ dJ/dW3 = G_Z3ᵀ A2ᵀ", "identification"),
+        ("= (1/m) ((W4 (A4 − Y)) ∘ 1[Z3 > 0]) A2ᵀ", "substitute adjoints")]
+    # the collapse of Ng's δ⁴ is a recorded step on this path
+    z4 = out.split("dJ/dZ4:\n")[1].split("\n\n")[0]
+    assert "= (1/m) (A4 − Y)ᵀ" in z4 and z4.rstrip().endswith("[entry-wise algebra]")
+    assert "W1" not in out.split("Steps on the way")[1]
 
 
 def test_verify_passes_and_is_deterministic(capsys):

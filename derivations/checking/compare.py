@@ -3,6 +3,15 @@ from dataclasses import dataclass
 
 from tracegrad.losses import LOSSES
 
+# Models whose formula sets answer each other: the seed question's two sources, and the
+# question itself, which quotes both.
+PARTNERS = {"ng": ("ng", "sudeep"), "sudeep": ("ng", "sudeep"), "seed-question": ("ng", "sudeep")}
+
+
+def partner(name):
+    """The pair of built-in models ``compare`` puts side by side for model ``name``, or None."""
+    return PARTNERS.get(name)
+
 
 @dataclass(frozen=True)
 class ComparedClaim:

@@ -8,6 +8,7 @@ from pathlib import Path
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.printing import Printer
 
+from tracegrad.render.files import replacing
 from tracegrad.render.show import quantities
 
 SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ᵢⱼₖₙₚ₊₋", "0123456789ijknp+-"))
@@ -38,7 +39,7 @@ def statement(s):
     return "".join(c for c in s if ord(c) < 128).replace("%", "\\%")
 
 
-def document(model, checked=None, verified=None):
+def document(model, checked=None, verified=None, comparison=None):
     """The article: the derivation of ``model``, the source's claims with their verdicts
     (``checked``, a CheckReport) and the numeric verification (``verified``, a VerifyReport)."""
     d = model.derivation
@@ -129,5 +130,6 @@ def write_pdf(tex_path):
             errors = [l for l in result.stdout.splitlines() if l.startswith("!")]
             raise TracegradError(f"pdflatex failed on {tex_path}: {errors[0] if errors else 'see its log'}")
         target = tex_path.with_suffix(".pdf")
-        shutil.copy(pdf, target)
-        return target, result.stdout
+        with replacing(target) as tmp:
+            shutil.copyfile(pdf, tmp)
+        return target

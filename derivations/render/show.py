@@ -5,16 +5,19 @@ import sys
 from tracegrad.errors import TracegradError
 from tracegrad.symbolic.printing import Printer, format_steps
 
+from tracegrad.render.steps import format_path, path
+
 
 def quantities(model, wrt=None):
     """Defined names last-first, each followed by the inputs and parameters it consumes first."""
     d = model.derivation
     available = d.forms["compact"]
+    rank = {x: i for i, x in enumerate([*model.params, *d.wrt])}    # parameters, then data
     order, placed = [], set()
     for symbol, expr in reversed(model.program.definitions[:-1]):
         if symbol in available:
             order.append(symbol)
-        for leaf in sorted(expr.free_symbols, key=str):
+        for leaf in sorted(expr.free_symbols, key=lambda s: rank.get(s, len(rank))):
             if leaf in available and leaf not in placed and leaf not in model.program.defined():
                 order.append(leaf)
                 placed.add(leaf)
@@ -42,10 +45,14 @@ def show_derivation(model, wrt, layout, expand, steps, fmt):
     for x in quantities(model, wrt):
         shown = [pr(pick(x, f)) for f in forms]
         rows.append((pr(x), shown if shown[0] != shown[1] else shown[:1]))
+    blocks = path(d, quantities(model, wrt), style) if steps and wrt else None
     if fmt == "json":
-        return json.dumps({"model": model.name, "layout": layout,
-                           "results": {name: dict(zip(forms, texts)) for name, texts in rows},
-                           "steps": len(d.steps)}, indent=2, ensure_ascii=False)
+        data = {"model": model.name, "layout": layout,
+                "results": {name: dict(zip(forms, texts)) for name, texts in rows}, "steps": len(d.steps)}
+        if blocks is not None:
+            data["path"] = [{"quantity": b.quantity, "lines": [{"math": l.math, "why": l.why} for l in b.lines]}
+                            for b in blocks]
+        return json.dumps(data, indent=2, ensure_ascii=False)
     head = "dJ/d{} " if layout == "numerator" else "∇{} J "
     if fmt == "latex":
         head = "\\frac{{\\partial J}}{{\\partial {}}} " if layout == "numerator" else "\\nabla_{{{}}} J "
@@ -57,9 +64,11 @@ def show_derivation(model, wrt, layout, expand, steps, fmt):
         lines.append(f"{label}= {texts[0]}")
         for t in texts[1:]:
             lines.append(f"{'':<{len(label)}}= {t}")
-    if steps:
-        lines.append("")
-        lines.append(format_steps(d, style))
+    if blocks is not None:
+        lines += ["", format_path(blocks, f"Steps on the way from J to {', '.join(wrt)} "
+                                          "(numerator layout: dJ = tr(G dX) ⇒ dJ/dX = G):")]
+    elif steps:
+        lines += ["", format_steps(d, style)]
     return "\n".join(lines)
 
 
