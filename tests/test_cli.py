@@ -160,3 +160,33 @@ def test_codegen_writes_a_module_that_computes_the_gradients(capsys, tmp_path):
 def test_codegen_bad_input_is_one_line(capsys, argv):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_compare_says_why_delta4_differs_in_the_engines_own_steps(capsys):
+    import tracegrad
+    from tracegrad.symbolic.printing import to_text
+    code, out, _ = run(capsys, "compare", "ng", "sudeep")
+    why = out.split("why the verdicts differ")[1]
+    ng = why.split("ng delta4 = a4 - Y")[1].split("sudeep delta3")[0]
+    bce, mse = ng.split("  bce (holds):")[1].split("  mse (fails):")
+    mse = mse.split("  ce (")[0]
+    ng_model = tracegrad.load("ng")
+    for loss, text in (("bce", bce), ("mse", mse)):
+        d = ng_model.derive(loss)
+        z4 = ng_model.forward_names()["z4"]
+        assert "G_a4ᵀ ∘ (𝟏₍K,m₎ − σ(z4)) ∘ σ(z4)" in text           # dJ/da4 ∘ σ′(z4), as derived
+        assert text.strip().splitlines()[-1].split("  [")[0].strip() == "= " + to_text(d.adjoint(z4, "named"), "unicode")
+    assert bce.strip().endswith("= (1/m) (a4 − Y)ᵀ                                                   [entry-wise algebra]")
+    assert "= (1/m) ((a4 − Y) ∘ (𝟏₍K,m₎ − a4) ∘ a4)ᵀ" in mse and "entry-wise algebra]" not in mse.split("dJ/dz4")[1]
+
+
+def test_chains_say_given_the_true_value(capsys):
+    code, out, _ = run(capsys, "check", "ng", "--loss", "mse")
+    delta3 = out.split("delta3 = ")[1].split("delta2 = ")[0]
+    assert "given the true delta4: its own formula (a4 - Y) fails here" in delta3
+    assert out.rstrip().endswith("8 holds (8 only given the true value of a claim that fails), 1 fails")
+    code, out, _ = run(capsys, "check", "ng", "--json")     # under its own loss every link holds
+    assert "given the true" not in out and all(r["given"] == [] for r in json.loads(out)["results"])
+    code, out, _ = run(capsys, "compare", "ng", "sudeep")
+    assert "ng under mse: delta3, delta2, Delta3, Delta2, Delta1, D3, D2, D1 hold given the true delta4" in out
+    assert "  delta3 holds    holds*   holds*  " in out

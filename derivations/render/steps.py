@@ -20,6 +20,7 @@ import sympy as sp
 
 from tracegrad.symbolic.printing import to_text
 from tracegrad.symbolic.rewrites import SUBSTITUTE
+from tracegrad.symbolic.sweep import SUM_OVER_USES
 from tracegrad.symbolic.shapes import is_matrix, shape_of
 
 IDENTIFY = "identification: dJ = tr(G dX) ⇒ dJ/dX = G"
@@ -69,25 +70,41 @@ def path(derivation, targets, style="unicode"):
 
 
 def identify(derivation, x, style):
-    program, s = derivation.program, STYLES[style]
-    uses = [(d, e) for d, e in program.definitions
-            if x in e.free_symbols and (d in derivation.adjoint_symbols or d == program.cost)]
+    """The chains of every definition that uses X, then dJ/dX identified and rewritten."""
     lines = []
-    for d, e in reversed(uses):
+    for d, e in reversed(uses(derivation, x)):
         lines += Chain(derivation, d, e, x, style).lines
+    return lines + identification(derivation, x, style)
+
+
+def uses(derivation, x):
+    program = derivation.program
+    return [(d, e) for d, e in program.definitions
+            if x in e.free_symbols and (d in derivation.adjoint_symbols or d == program.cost)]
+
+
+def identification(derivation, x, style="unicode"):
+    """dJ/dX identified (⇒ dJ/dX = …), then each rewrite the engine recorded (= …)."""
+    (first, why), *rest = recorded_forms(derivation, x)
+    s = STYLES[style]
+    return [Line(f"{s['implies']}{s['jac'].format(to_text(x, style))} = {to_text(first, style)}", why)] + \
+        [Line(f"= {to_text(e, style)}", why) for e, why in rest]
+
+
+def recorded_forms(derivation, x):
+    """[(expression, why)]: dJ/dX as the sweep left it (the sum of its uses), then the result of
+    each rewrite the engine recorded for X, in order."""
     own = [st for st in derivation.steps if st.definition == x and st.G is None]
-    total = own[0].node if own else derivation.adjoint(x, "compact")
-    if len(uses) > 1:
-        total = own[0].results[0][1]
-        lines.append(Line(f"{s['implies']}{s['jac'].format(to_text(x, style))} = {to_text(total, style)}",
-                          f"{own[0].rule.name}: the contributions of the {len(uses)} uses add up"))
+    if own and own[0].rule is SUM_OVER_USES:
+        n = len(uses(derivation, x))
+        forms = [(own[0].results[0][1], f"{own[0].rule.name}: the contributions of the {n} uses add up")]
         own = own[1:]
     else:
-        lines.append(Line(f"{s['implies']}{s['jac'].format(to_text(x, style))} = {to_text(total, style)}", IDENTIFY))
+        forms = [(own[0].node if own else derivation.adjoint(x, "compact"), IDENTIFY)]
     for st in own:
         why = f"{st.rule.name}: G_N := dJ/dN found above" if st.rule is SUBSTITUTE else st.rule.name
-        lines.append(Line(f"= {to_text(st.results[0][1], style)}", why))
-    return lines
+        forms.append((st.results[0][1], why))
+    return forms
 
 
 class Chain:
