@@ -305,9 +305,10 @@ def cmd_latex(args):
     from tracegrad.render.latex import document, write_pdf
     model = read_model(args.model)
     path = output_file("-o", args.output or f"{model.name}.tex", ".tex")
+    from tracegrad.layer import generic_layer
     checked = model.check(seed=args.seed) if model.claims else None
-    comparison = partner_comparison(model)
-    write_text(path, document(model, checked, model.verify(seed=args.seed), comparison))
+    write_text(path, document(model, checked, model.verify(seed=args.seed), partner_comparison(model),
+                              generic_layer(model)))
     if args.pdf:
         write_pdf(path)
     pdf = f"{path[:-4]}.pdf" if args.pdf else None

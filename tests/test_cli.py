@@ -56,7 +56,7 @@ def test_derive_steps_wrt_is_the_hand_derivation_of_that_path(capsys):
     w3 = [line.split("  [") for line in out.split("dJ/dW3:\n")[1].splitlines()]
     assert [(math.strip(), why.rstrip("]").split(":")[0]) for math, why in w3] == [
         ("dJ = tr(G_Z3 dZ3)", "the adjoint of Z3"),
-        ("= tr(G_Z3 d(b3 𝟏₍1,m₎ + W3ᵀ A2))", "definition Z3 "),
+        ("= tr(G_Z3 d(b3 𝟏₍1,m₎ + W3ᵀ A2))", "definition of Z3"),
         ("= tr(G_Z3 d(W3ᵀ A2))", "linearity"),
         ("= tr(G_Z3 dW3ᵀ A2)", "product rule"),
         ("= tr(A2 G_Z3 dW3ᵀ)", "cyclic property"),

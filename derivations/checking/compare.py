@@ -42,6 +42,7 @@ class ComparedModel:
     own_loss: str | None
     claims: tuple            # ComparedClaim, in the model's order
     reasons: tuple = ()      # Reason, for each claim whose verdict depends on the loss
+    derivation: object = None   # the model's own derivation
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def compare(a, b, loss=None, progress=None):
                                      {l: chains[l][n] for l in losses if n in chains[l]})
                        for n, f in model.claims.items())
         changing = [c for c in claims if len(set(c.verdicts.values())) > 1]
-        models.append(ComparedModel(model.name, model.title, own, claims, reasons(model, changing, losses)))
+        models.append(ComparedModel(model.name, model.title, own, claims, reasons(model, changing, losses),
+                                    model.derivation))
     if progress:
         progress("")
     return Comparison(losses, loss, tuple(models))

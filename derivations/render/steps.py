@@ -61,11 +61,21 @@ def on_the_way(program, targets):
 
 
 def path(derivation, targets, style="unicode"):
-    """The blocks that identify dJ/dX for every X on the way from the cost to ``targets``."""
+    """The blocks that identify dJ/dX for every X on the way from the cost to ``targets``: last
+    definition first, each input or parameter after the definition that uses it first."""
     program = derivation.program
     way = on_the_way(program, targets)
-    order = [s for s, _ in reversed(program.definitions[:-1]) if s in way and s not in targets]
-    order += [t for t in sorted(targets, key=program.position, reverse=True)]
+    first_use = {}
+    for symbol, expr in program.definitions:
+        for leaf in expr.free_symbols:
+            first_use.setdefault(leaf, symbol)
+    rank = {t: i for i, t in enumerate(targets)}
+    order = []
+    for symbol, _ in reversed(program.definitions):
+        if symbol in way and symbol != program.cost:
+            order.append(symbol)
+        order += sorted((t for t in targets if first_use.get(t) == symbol and t not in program.defined()),
+                        key=rank.get)
     return tuple(Block(to_text(x, style), tuple(identify(derivation, x, style))) for x in order)
 
 
@@ -117,14 +127,14 @@ class Chain:
         self.terms = [[expr, [seed]]]
         if seed is not None:
             self.lines.append(Line(f"{self.s['d']}J = {self.term(d, seed)}",
-                                   f"the adjoint of {to_text(d, style)}: dJ = tr(G dN)"))
+                                   f"the adjoint of {d.name}: dJ = tr(G dN)"))
         elif is_matrix(d):
             cost = sp.MatrixSymbol("J", 1, 1)
             self.lines.append(Line(f"{self.s['d']}J = {self.term(cost, seed)}", "J is 1×1: J = tr(J)"))
         if self.lines:
-            self.emit(f"definition {to_text(d, style)} := {to_text(expr, style)}")
+            self.emit(f"definition of {d.name}")
         else:
-            self.lines.append(Line(f"{self.s['d']}J = {self.term(expr, seed)}", f"definition of {to_text(d, style)}"))
+            self.lines.append(Line(f"{self.s['d']}J = {self.term(expr, seed)}", f"definition of {d.name}"))
         for step in derivation.steps:
             if step.definition == d and step.G is not None and self.leads(step.node) and step.node != x:
                 self.expand(step)
@@ -144,7 +154,8 @@ class Chain:
                      for i, m in enumerate(mats) if self.leads(m)]
             if len(mats) == 1:
                 self.replace(k, children)
-                self.emit("a scalar factor: d(k A) = k dA")
+                self.emit("a number varies: d(k A) = dk A, and tr(G dk A) = dk tr(G A)" if self.leads(coeff)
+                          else "a scalar factor: d(k A) = k dA")
                 return
             if inner:
                 self.emit(WHY[name], k, " + ".join(inner))
@@ -203,13 +214,14 @@ class Chain:
         return to_text(sp.Trace(product), self.style, self.names)
 
     def differential(self, node):
-        """A symbol that prints as dN (or d(N) for a compound N) and has N's shape."""
+        """A matrix symbol that prints as dN (or d(N) for a compound N), of N's shape (1×1 for a
+        number, so that the printer's name table applies)."""
         text = to_text(node, self.style)
         simple = isinstance(node, (sp.MatrixSymbol, sp.Symbol)) or \
             (isinstance(node, sp.Transpose) and isinstance(node.arg, sp.MatrixSymbol))
         shown = f"{self.s['d']}{text}" if simple else f"{self.s['d']}({text})"
         name = self.placeholder(shown)
-        return sp.MatrixSymbol(name, *shape_of(node)) if is_matrix(node) else sp.Symbol(shown)
+        return sp.MatrixSymbol(name, *(shape_of(node) if is_matrix(node) else (1, 1)))
 
     def placeholder(self, shown):
         name = f"_d{len(self.names)}"
