@@ -211,6 +211,18 @@ class Model:
     def forward_names(self):
         return {s.name: s for s, _ in self.program.definitions}
 
+    def __repr__(self):
+        from tracegrad.render.notebook import model_repr
+        return model_repr(self)
+
+    def _repr_html_(self):
+        from tracegrad.render.notebook import model_html
+        return model_html(self)
+
+    def _repr_latex_(self):
+        from tracegrad.render.notebook import model_latex
+        return model_latex(self)
+
 
 def check_seed(seed):
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
