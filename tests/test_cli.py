@@ -1,4 +1,7 @@
 """The CLI in-process: exit codes 0/1/2, one-line errors, JSON shape, determinism."""
+import contextlib
+import functools
+import io
 import json
 
 import pytest
@@ -162,10 +165,19 @@ def test_codegen_bad_input_is_one_line(capsys, argv):
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
 
 
-def test_compare_says_why_delta4_differs_in_the_engines_own_steps(capsys):
+@functools.cache
+def compare_ng_sudeep():
+    """The text of `compare ng sudeep` (computed once for the tests that read it)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["compare", "ng", "sudeep"]) == 0
+    return out.getvalue()
+
+
+def test_compare_says_why_delta4_differs_in_the_engines_own_steps():
     import tracegrad
     from tracegrad.symbolic.printing import to_text
-    code, out, _ = run(capsys, "compare", "ng", "sudeep")
+    out = compare_ng_sudeep()
     why = out.split("why the verdicts differ")[1]
     ng = why.split("ng delta4 = a4 - Y")[1].split("sudeep delta3")[0]
     bce, mse = ng.split("  bce (holds):")[1].split("  mse (fails):")
@@ -187,6 +199,6 @@ def test_chains_say_given_the_true_value(capsys):
     assert out.rstrip().endswith("8 holds (8 only given the true value of a claim that fails), 1 fails")
     code, out, _ = run(capsys, "check", "ng", "--json")     # under its own loss every link holds
     assert "given the true" not in out and all(r["given"] == [] for r in json.loads(out)["results"])
-    code, out, _ = run(capsys, "compare", "ng", "sudeep")
+    out = compare_ng_sudeep()
     assert "ng under mse: delta3, delta2, Delta3, Delta2, Delta1, D3, D2, D1 hold given the true delta4" in out
     assert "  delta3 holds    holds*   holds*  " in out
