@@ -67,7 +67,7 @@ EXAMPLES = {
            "tracegrad latex --pdf", "tracegrad codegen -o net.py"],
     "list": ["tracegrad list", "tracegrad list --json"],
     "derive": ["tracegrad derive", "tracegrad derive --wrt W3 --steps",
-               "tracegrad derive ng --layout gradient --format text", "tracegrad derive mynet.toml --json",
+               "tracegrad derive ng --layout gradient --format numpy", "tracegrad derive mynet.toml --json",
                "cat mynet.toml | tracegrad derive -"],
     "verify": ["tracegrad verify", "tracegrad verify ng --sizes s1=8,m=32 --seed 3",
                "tracegrad verify --plot fd.png", "tracegrad verify --json"],
@@ -135,9 +135,9 @@ def build_parser():
     d.add_argument("--steps", action="store_true",
                    help="show the derivation's steps: with --wrt, only those on the way from J to "
                         "those names, written as a hand derivation (default: off)")
-    d.add_argument("--format", choices=("text", "unicode", "latex", "json"), default="unicode",
-                   help="text: numpy syntax you can paste back as a claim; unicode; latex; json "
-                        "(default: unicode)")
+    d.add_argument("--format", choices=("numpy", "text", "unicode", "latex", "json"), default="unicode",
+                   help="numpy: the formula language, pasteable as a claim (text is an alias); unicode; "
+                        "latex; json (default: unicode)")
     add_json(d)
     v = subcommand(sub, "verify", "derived gradients vs complex-step directional derivatives")
     add_model(v)

@@ -10,6 +10,7 @@ from pathlib import Path
 import sympy as sp
 
 from tracegrad.symbolic import Program, derive
+from tracegrad.symbolic.shapes import matrix_numbers
 from tracegrad.errors import ModelError, TracegradError, UsageError
 
 from tracegrad.language.formula import FUNCTIONS, MAX_SIZE, parse_dim, parse_formula
@@ -167,16 +168,13 @@ class Model:
                                  f"(its dimensions: {', '.join(self.dims)})")
             if not isinstance(v, numbers.Integral) or isinstance(v, bool) or not 1 <= v <= MAX_SIZE:
                 raise UsageError(f"{name} must be an integer from 1 to {MAX_SIZE}, got {v!r}")
-        matrices = [s for s in [*self.symbols.values(), *self.forward_names().values()]
-                    if isinstance(s, sp.MatrixSymbol)]
+        drawn = [s for s in self.symbols.values() if isinstance(s, sp.MatrixSymbol)]   # used or not
         for dims in size_sets(self, sizes):
-            counts = {s.name: sp.Mul(*s.shape).xreplace(dims) for s in matrices}
-            if sum(counts.values()) > MAX_POINT_NUMBERS:
+            total, big, count = matrix_numbers(sp.Tuple(self.program.expanded_cost, *drawn), dims)
+            if total > MAX_POINT_NUMBERS:
                 at = ", ".join(f"{d}={v}" for d, v in dims.items())
-                big = max(counts, key=counts.get)
-                raise UsageError(f"a test point would hold {sum(counts.values())} numbers "
-                                 f"({big} alone {counts[big]}) at sizes {at}, "
-                                 f"more than {MAX_POINT_NUMBERS}")
+                raise UsageError(f"a test point would hold {total} numbers ({short(big)} alone {count}) "
+                                 f"at sizes {at}, more than {MAX_POINT_NUMBERS}")
         return sizes
 
     @cached_property
@@ -222,6 +220,13 @@ class Model:
     def _repr_latex_(self):
         from tracegrad.render.notebook import model_latex
         return model_latex(self)
+
+
+def short(expr, width=40):
+    """A matrix expression named in an error message: its numpy text, cut to ``width``."""
+    from tracegrad.symbolic.printing import to_text
+    text = to_text(expr, "numpy")
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def check_seed(seed):

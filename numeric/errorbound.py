@@ -44,7 +44,9 @@ def absval(x):
     """|x|, entry by entry."""
     if isinstance(x, (sp.OneMatrix, sp.Identity, sp.ZeroMatrix)):
         return x
-    return elementwise(magnitude, x) if is_matrix(x) else sp.Abs(x)
+    if is_matrix(x):
+        return elementwise(magnitude, x)
+    return abs(x) if x.is_number else magnitude(x)     # SymPy's Abs would rewrite what it holds
 
 
 def total(terms):

@@ -12,6 +12,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .algebra import add, hadamard, rebuild, scale
+from .errors import NoRuleError
 from .functions import ELEMENT, elementwise, scalar_body
 from .shapes import shape_of
 
@@ -80,16 +81,45 @@ def lift(expr, atoms, shape):
     raise ValueError(f"cannot write {expr} entry-wise")
 
 
+def differentiate(f, x):
+    """∂f/∂x by SymPy, almost everywhere: the Dirac deltas of step-like functions (sign, |x|′,
+    Heaviside) are 0 away from their kinks, where checks are inconclusive; a derivative SymPy
+    leaves unevaluated is an error naming the function."""
+    try:
+        out = sp.diff(f, x)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise NoRuleError(f"cannot differentiate '{f}': {' '.join(str(e).split())}") from None
+    out = out.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.Integer(0))
+    if out.has(sp.Derivative, sp.Subs):
+        raise NoRuleError(f"no rule for the derivative of '{f}' (SymPy leaves it unevaluated)")
+    return out
+
+
 def derivative_of(node, symbol=ELEMENT):
     """∂f(A)/∂(symbol) entry-wise, as a matrix of A's shape, for an element-wise node f(A)."""
-    body = sp.diff(scalar_body(node), symbol)
+    body = differentiate(scalar_body(node), symbol)
     var = sp.Dummy("a")
     return lift(body.xreplace({ELEMENT: var}), {var: node.expr}, shape_of(node))
 
 
+MAX_DEGREE, MAX_OPS = 24, 400     # beyond these SymPy's cancel/factor can take minutes
+
+
+class TooLarge(Exception):
+    """A region beyond the simplification budget: it is kept as derived."""
+
+
+def within_budget(scalar):
+    """Is ``scalar`` small enough for cancel/factor to finish quickly? (total degree of its
+    integer powers ≤ MAX_DEGREE and at most MAX_OPS operations)"""
+    degree = sum(abs(int(p.exp)) for p in scalar.atoms(sp.Pow) if p.exp.is_Integer)
+    return degree <= MAX_DEGREE and sp.count_ops(scalar) <= MAX_OPS
+
+
 @functools.lru_cache(maxsize=4096)
 def simplify_entrywise(node):
-    """An equal, shorter form of an entry-wise region, or None when none is found."""
+    """An equal, shorter form of an entry-wise region, or None when none is found; TooLarge
+    when the region is beyond the budget."""
     atoms = {}
     scalar = lower(node, atoms)
     # Traces, determinants and entries in coefficients hold matrices that cancel must not touch.
@@ -97,6 +127,8 @@ def simplify_entrywise(node):
     scalar = scalar.xreplace(hidden)
     if not atoms or not could_cancel(scalar):
         return None
+    if not within_budget(scalar):
+        raise TooLarge(node)
     cancelled = sp.cancel(scalar)
     factored = sp.factor(cancelled)
     simpler = factored if sp.count_ops(factored) <= sp.count_ops(cancelled) else cancelled

@@ -7,7 +7,7 @@ subexpressions, so every element-wise application is rebuilt over one fixed vari
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-ELEMENT = sp.Symbol("x_")
+ELEMENT = sp.Symbol("x_", real=True)     # entries of real matrices: |x|′ = sign(x)
 
 
 class step(sp.Function):
@@ -64,7 +64,8 @@ def elementwise(function, matrix):
         body = function.expr.xreplace({var: ELEMENT})
     else:
         body = function(ELEMENT)
-    return ElementwiseApplyFunction(sp.Lambda(ELEMENT, body), matrix)
+    # not SymPy's constructor: on a 1×1 matrix it applies f to the matrix itself (x² gives M²)
+    return sp.Basic.__new__(ElementwiseApplyFunction, sp.Lambda(ELEMENT, body), matrix)
 
 
 def scalar_body(node):

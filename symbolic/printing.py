@@ -1,41 +1,29 @@
-"""Printers for matrix expressions and derivations: plain text (numpy syntax), Unicode, LaTeX.
+"""Printers for matrix expressions and derivations: numpy (the formula language), Unicode, LaTeX.
 
-Printers only read expressions; nothing here changes a value.  The plain-text form is valid
-input to tracegrad's formula language, so a printed result can be pasted back as a claim.
+Each is a SymPy printer (``_print_<Class>`` dispatch).  They share how a matrix expression is
+laid out (``MatrixNotation``) and differ in their glyphs and in their one precedence table.
+Grouping is explicit: an operand is parenthesised when it binds less tightly than its place
+needs, or as tightly but by another operator — ``A @ (B * C)``, ``(A B) ∘ C`` — so no reader
+has to know whether ∘ binds tighter than juxtaposition, and the numpy form, read back through
+the formula language, is the expression printed.  Printers only read expressions.
 """
 import re
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
 
 from .algebra import fewer_transposes
 from .entrywise import lift
 from .functions import ELEMENT, Softmax, relu, scalar_body, sigmoid, step
-from .shapes import is_matrix
 
-SUM, PRODUCT, POWER, ATOM = 1, 2, 3, 4
-
-STYLES = {
-    "text": dict(T=".T", dot=" @ ", had=" * ", inv="inv({})", ones="ones({}, {})", eye="eye({})",
-                 zero="zeros({}, {})", tr="trace({})", det="det({})", minus="-", frac="({})/({})",
-                 step="({} > 0)", sigma="sigmoid({})", relu="relu({})", hpow="{}**{}", sym="{}",
-                 softmax="softmax({}, axis={})", vstack="vstack({})", hstack="hstack({})", sep=", ",
-                 func="{}({})"),
-    "unicode": dict(T="ᵀ", dot=" ", had=" ∘ ", inv="{}⁻¹", ones="𝟏₍{},{}₎", eye="I", zero="0",
-                    tr="tr({})", det="det({})", minus="−", frac="({})/({})", step="1[{} > 0]",
-                    sigma="σ({})", relu="relu({})", hpow="{}^∘{}", sym="{}",
-                    softmax="softmax{1}({0})", vstack="[{}]", hstack="[{}]", sep="; ", func="{}({})"),
-    "latex": dict(T="^{\\top}", dot=" ", had=" \\odot ", inv="{}^{{-1}}",
-                  ones="\\mathbf{{1}}_{{({},{})}}", eye="I", zero="\\mathbf{{0}}",
-                  tr="\\operatorname{{tr}}\\left({}\\right)", det="\\det\\left({}\\right)",
-                  minus="-", frac="\\frac{{{}}}{{{}}}", step="\\mathbb{{1}}\\left[{} > 0\\right]",
-                  sigma="\\sigma\\left({}\\right)", relu="\\operatorname{{relu}}\\left({}\\right)",
-                  hpow="{}^{{\\circ {}}}", sym="{}", softmax="\\operatorname{{softmax}}_{1}\\left({0}\\right)",
-                  vstack="\\begin{{bmatrix}} {} \\end{{bmatrix}}", hstack="\\begin{{bmatrix}} {} \\end{{bmatrix}}",
-                  sep=" \\\\ ", func="\\{}\\left({}\\right)"),
-}
-SCALAR_FUNCS = {"log": "log", "exp": "exp", "tanh": "tanh", "sqrt": "sqrt"}
+SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
+# the operator a printed node shows at its top -> how tightly it binds, per target syntax
+PRECEDENCE = {"sum": SUM, "matmul": PRODUCT, "hadamard": PRODUCT, "divide": PRODUCT,
+              "scaled": PRODUCT, "neg": UNARY, "power": POWER, "postfix": POSTFIX, "atom": ATOM}
+SCALAR_KINDS = {sp.Add: "sum", sp.Mul: "scaled", sp.Pow: "power"}
 
 
 def latex_name(name):
@@ -44,191 +32,364 @@ def latex_name(name):
         return f"{{G_{{{latex_name(name[2:])}}}}}"
     match = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name)
     base, index = (match.group(1), match.group(2)) if match else (name, None)
-    greek = {"Theta", "theta", "delta", "Delta", "lambda", "alpha", "sigma"}
+    greek = {"Theta", "theta", "delta", "Delta", "lambda", "alpha", "sigma", "gamma", "beta", "mu"}
     base = f"\\{base}" if base in greek else (base if len(base) == 1 else f"\\mathrm{{{base}}}")
     return f"{{{base}^{{[{index}]}}}}" if index else base
 
 
-class Printer:
-    def __init__(self, style="unicode", names=None):
-        self.s = STYLES[style]
-        self.style = style
-        self.names = names or {}
+class MatrixNotation:
+    """How matrix expressions print in every target; a target gives ``GLYPHS`` and may change
+    ``PRECEDENCE``.  Each ``_print_*`` records the operator its text shows at the top
+    (``self.kinds``), which decides where its parent puts parentheses."""
+    PRECEDENCE = PRECEDENCE
+    GLYPHS = {}
+    NON_ASSOCIATIVE = {"divide", "power"}
 
-    def __call__(self, expr):
-        return self.p(expr)[0]
+    def __init__(self, names=None, **settings):
+        super().__init__(settings)
+        self.names, self.kinds = dict(names or {}), {}
 
-    def p(self, x):
-        """(text, precedence) of x."""
-        if is_matrix(x):
-            pulled = fewer_transposes(x)
-            if isinstance(x, (sp.MatAdd, sp.HadamardProduct, ElementwiseApplyFunction)) and pulled is not x:
-                return self.wrap(pulled, POWER) + self.s["T"], POWER
-            return self.matrix(x)
-        return self.scalar(x)
+    def emit(self, expr, text, kind):
+        self.kinds[expr] = kind
+        return text
 
-    def wrap(self, x, level):
-        text, prec = self.p(x)
-        return f"({text})" if prec < level else text
+    def kind(self, x):
+        if x in self.kinds:
+            return self.kinds[x]
+        if isinstance(x, sp.Number):
+            return "neg" if x < 0 else "atom" if x.is_Integer else "divide"
+        return next((k for cls, k in SCALAR_KINDS.items() if isinstance(x, cls)), "atom")
 
-    def name(self, symbol):
-        name = symbol.name
-        if name in self.names:
-            return self.names[name]
-        return latex_name(name) if self.style == "latex" else name
+    def operand(self, x, place, right=False):
+        """``x`` printed as an operand of an operator of kind ``place``."""
+        text, kind = self._print(x), self.kind(x)
+        mine, theirs = self.PRECEDENCE[kind], self.PRECEDENCE[place]
+        if mine < theirs or mine == theirs and (kind != place or right and place in self.NON_ASSOCIATIVE):
+            return self.GLYPHS["group"].format(text)
+        return text
 
-    def matrix(self, x):
-        s = self.s
-        if isinstance(x, sp.MatrixSymbol):
-            return self.name(x), ATOM
-        if isinstance(x, sp.Transpose):
-            return self.wrap(x.arg, ATOM) + s["T"], POWER
-        if isinstance(x, sp.MatMul):
-            coeff, mats = x.as_coeff_matrices()
-            body = s["dot"].join(self.wrap(m, PRODUCT + (m is not mats[-1])) for m in mats)
-            return self.coefficient(coeff, body)
-        if isinstance(x, sp.MatAdd):
-            return self.sum(x.args)
-        if isinstance(x, sp.HadamardProduct):
-            num = [a for a in x.args if not negative_power(a)]
-            den = [sp.HadamardPower(a.base, -a.exp) if a.exp != -1 else a.base for a in x.args if negative_power(a)]
-            top = s["had"].join(self.wrap(a, PRODUCT + 1) for a in num) if num else "1"
-            if not den:
-                return top, PRODUCT
-            bottom = s["had"].join(self.wrap(a, PRODUCT + 1) for a in den)
-            if self.style == "latex":
-                return s["frac"].format(top, bottom), ATOM
-            return f"{self.wrap_text(top, len(num) > 1)} / {self.wrap_text(bottom, len(den) > 1)}", PRODUCT
-        if isinstance(x, sp.HadamardPower):
-            if x.exp == -1:
-                return (s["frac"].format("1", self(x.base)), ATOM) if self.style == "latex" else \
-                    (f"1 / {self.wrap(x.base, ATOM)}", PRODUCT)
-            return s["hpow"].format(self.wrap(x.base, ATOM), self(x.exp)), POWER
-        if isinstance(x, ElementwiseApplyFunction):
-            return self.elementwise(x)
-        if isinstance(x, sp.OneMatrix):
-            return s["ones"].format(*[self(d) for d in x.shape]), ATOM
-        if isinstance(x, sp.Identity):
-            return (s["eye"].format(self(x.shape[0])) if self.style == "text" else s["eye"]), ATOM
-        if isinstance(x, sp.ZeroMatrix):
-            return s["zero"].format(*[self(d) for d in x.shape]), ATOM
-        if isinstance(x, sp.Inverse):
-            return s["inv"].format(self.wrap(x.arg, ATOM) if self.style != "text" else self(x.arg)), POWER
-        if isinstance(x, sp.MatPow):
-            return f"{self.wrap(x.base, ATOM)}{'**' if self.style == 'text' else '^'}{self(x.exp)}", POWER
-        if isinstance(x, Softmax):
-            return s["softmax"].format(self(x.arg), x.axis), ATOM
-        if isinstance(x, sp.MatrixSlice):
-            return f"{self.wrap(x.parent, ATOM)}[{slice_text(x.rowslice, x.parent.shape[0])}, " \
-                   f"{slice_text(x.colslice, x.parent.shape[1])}]", ATOM
-        if isinstance(x, sp.BlockMatrix):
-            b = x.blocks
-            if b.cols == 1:
-                return s["vstack"].format(s["sep"].join(self(b[i, 0]) for i in range(b.rows))), ATOM
-            rows = [(", " if self.style != "latex" else " & ").join(self(b[i, j]) for j in range(b.cols))
-                    for i in range(b.rows)]
-            if b.rows == 1:
-                return (s["hstack"].format(rows[0])), ATOM
-            return s["vstack"].format(s["sep"].join(f"hstack({r})" if self.style == "text" else r for r in rows)), ATOM
-        raise TypeError(f"cannot print {type(x).__name__}")
+    def _print(self, expr, **kwargs):
+        if isinstance(expr, sp.MatrixExpr) and isinstance(
+                expr, (sp.MatAdd, sp.HadamardProduct, ElementwiseApplyFunction)):
+            pulled = fewer_transposes(expr)
+            if pulled is not expr:     # (a formula with fewer transposes)ᵀ reads better
+                return self.emit(expr, self.postfix(pulled, self.GLYPHS["T"]), "postfix")
+        return super()._print(expr, **kwargs)
 
-    def wrap_text(self, text, needed):
-        return f"({text})" if needed else text
+    def postfix(self, x, mark):
+        return self.operand(x, "postfix") + mark
 
-    def elementwise(self, x):
+    # matrices
+
+    def _print_MatrixSymbol(self, x):
+        return self.emit(x, self.name(x.name), "atom")
+
+    def _print_Transpose(self, x):
+        return self.emit(x, self.postfix(x.arg, self.GLYPHS["T"]), "postfix")
+
+    def _print_MatMul(self, x):
+        coeff, mats = x.as_coeff_matrices()
+        kind = "matmul" if coeff == 1 else "scaled"
+        body = self.GLYPHS["matmul"].join(self.operand(m, kind, right=i > 0) for i, m in enumerate(mats))
+        return self.emit(x, body if coeff == 1 else self.scaled(coeff, body), kind)
+
+    def _print_MatAdd(self, x):
+        return self.emit(x, self.terms(x.args), "sum")
+
+    def _print_HadamardProduct(self, x):
+        up = [a for a in x.args if not negative_power(a)]
+        down = [reciprocal(a) for a in x.args if negative_power(a)]
+        if not down:
+            return self.emit(x, self.GLYPHS["hadamard"].join(self.operand(a, "hadamard") for a in up), "hadamard")
+        return self.emit(x, self.fraction(up, down), "divide")
+
+    def _print_HadamardPower(self, x):
+        if negative_power(x):
+            return self.emit(x, self.fraction([], [reciprocal(x)]), "divide")
+        text = self.GLYPHS["hpow"].format(self.operand(x.base, "power", right=True), self.exponent(x.exp))
+        return self.emit(x, text, "power")
+
+    def _print_ElementwiseApplyFunction(self, x):
         body, arg = scalar_body(x), x.expr
-        known = {sigmoid: "sigma", relu: "relu", step: "step"}
+        if body in (step(ELEMENT), sp.Heaviside(ELEMENT, 1)):
+            return self.emit(x, self.indicator(">" if body.func is step else "≥", arg), "atom")
         if isinstance(body, sp.Function) and body.args == (ELEMENT,):
-            if body.func in known:
-                return self.s[known[body.func]].format(self(arg)), ATOM
-            name = body.func.__name__
-            return self.s["func"].format(SCALAR_FUNCS.get(name, name), self(arg)), ATOM
+            return self.emit(x, self.call(body.func, arg), "atom")
         var = sp.Dummy("a")
         try:
-            return self.p(lift(body.xreplace({ELEMENT: var}), {var: arg}, x.shape))
+            lifted = lift(body.xreplace({ELEMENT: var}), {var: arg}, x.shape)
         except ValueError:
-            return f"({body})({self(arg)})", ATOM
+            lifted = x
+        if lifted == x:       # no matrix form: the scalar body, applied entry by entry
+            return self.emit(x, f"({self._print(body)})({self._print(arg)})", "atom")
+        return self.emit(x, self._print(lifted), self.kind(lifted))
 
-    def sum(self, terms):
+    def _print_step(self, x):
+        return self.emit(x, self.indicator(">", x.args[0]), "atom")
+
+    def _print_Heaviside(self, x):
+        if len(x.args) == 2 and x.args[1] == 1:
+            return self.emit(x, self.indicator("≥", x.args[0]), "atom")
+        return self.emit(x, self.call(sp.Heaviside, *x.args), "atom")
+
+    def _print_OneMatrix(self, x):
+        return self.emit(x, self.GLYPHS["ones"].format(*map(self._print, x.shape)), "atom")
+
+    def _print_ZeroMatrix(self, x):
+        return self.emit(x, self.GLYPHS["zeros"].format(*map(self._print, x.shape)), "atom")
+
+    def _print_Identity(self, x):
+        return self.emit(x, self.GLYPHS["eye"].format(self._print(x.shape[0])), "atom")
+
+    def _print_Inverse(self, x):
+        return self.emit(x, self.postfix(x.arg, self.GLYPHS["inv"]), "postfix")
+
+    def _print_MatPow(self, x):
+        text = self.GLYPHS["mpow"].format(self.operand(x.base, "power", right=True), self.exponent(x.exp))
+        return self.emit(x, text, "power")
+
+    def _print_Softmax(self, x):
+        return self.emit(x, self.GLYPHS["softmax"].format(self._print(x.arg), x.axis), "atom")
+
+    def _print_MatrixSlice(self, x):
+        rows, cols = (slice_text(s, d) for s, d in zip((x.rowslice, x.colslice), x.parent.shape))
+        return self.emit(x, f"{self.operand(x.parent, 'postfix')}[{rows}, {cols}]", "postfix")
+
+    def _print_MatrixElement(self, x):
+        return self.emit(x, f"{self.operand(x.parent, 'postfix')}[{x.i}, {x.j}]", "postfix")
+
+    def _print_BlockMatrix(self, x):
+        b = x.blocks
+        rows = [[self._print(b[i, j]) for j in range(b.cols)] for i in range(b.rows)]
+        return self.emit(x, self.blocks(rows), "atom")
+
+    def _print_Trace(self, x):
+        return self.emit(x, self.GLYPHS["tr"].format(self._print(x.arg)), "atom")
+
+    def _print_Determinant(self, x):
+        return self.emit(x, self.GLYPHS["det"].format(self._print(x.arg)), "atom")
+
+    # pieces
+
+    def name(self, name):
+        return self.names.get(name, name)
+
+    def terms(self, terms):
         out = []
-        for i, t in enumerate(sorted(terms, key=negative_first_key)):
-            text, prec = self.p(-t if is_negative(t) else t)
-            text = f"({text})" if prec <= SUM else text
-            if i == 0:
-                out.append(f"{self.s['minus']}{text}" if is_negative(t) else text)
-            else:
-                out.append(f" {self.s['minus'] if is_negative(t) else '+'} {text}")
-        return "".join(out), SUM
+        for i, t in enumerate(sorted(terms, key=is_negative)):
+            sign, t = ("−", -t) if is_negative(t) else ("+", t)
+            text = self.operand(t, "sum")
+            minus = self.GLYPHS["minus"]
+            out.append((minus + text if sign == "−" else text) if i == 0 else
+                       f" {minus if sign == '−' else '+'} {text}")
+        return "".join(out)
 
-    def coefficient(self, coeff, body):
-        if coeff == 1:
-            return body, PRODUCT
-        if coeff == -1:
-            return f"{self.s['minus']}{body}", PRODUCT
+    def exponent(self, p):
+        return self.operand(p, "atom") if not (isinstance(p, sp.Integer) and p >= 0) else self._print(p)
+
+
+class NumpyPrinter(MatrixNotation, StrPrinter):
+    """The formula language (numpy syntax): what it prints, `tracegrad check` reads back.
+    Python gives ``@``, ``*`` and ``/`` one precedence, left to right, and ``**`` binds
+    tighter than a unary minus."""
+    printmethod = "_numpystr"
+    GLYPHS = {"group": "({})", "T": ".T", "matmul": " @ ", "hadamard": " * ", "minus": "-",
+              "hpow": "{} ** {}", "mpow": "{} ** {}", "ones": "ones({}, {})", "zeros": "zeros({}, {})",
+              "eye": "eye({})", "inv": "", "softmax": "softmax({}, axis={})", "tr": "trace({})",
+              "det": "det({})"}
+    FUNCTIONS = {sigmoid: "sigmoid", relu: "relu", sp.Abs: "abs", sp.log: "log", sp.exp: "exp",
+                 sp.tanh: "tanh"}
+
+    def _print_Inverse(self, x):
+        return self.emit(x, f"inv({self._print(x.arg)})", "atom")
+
+    def _print_MatPow(self, x):
+        if x.exp.is_Integer and 1 <= x.exp <= 8:          # a matrix power is a product here
+            return self.emit(x, " @ ".join([self.operand(x.base, "matmul", right=True)] * int(x.exp)), "matmul")
+        return self.emit(x, f"matrix_power({self._print(x.base)}, {self._print(x.exp)})", "atom")
+
+    def indicator(self, relation, arg):
+        return f"({self._print(arg)} {'>=' if relation == '≥' else relation} 0)"
+
+    def call(self, f, *args):
+        return f"{self.FUNCTIONS.get(f, f.__name__)}({', '.join(map(self._print, args))})"
+
+    def _print_Abs(self, x):
+        return self.emit(x, f"abs({self._print(x.args[0])})", "atom")
+
+    def _print_Exp1(self, x):
+        return self.emit(x, "exp(1)", "atom")
+
+    def scaled(self, coeff, body):
         num, den = sp.fraction(coeff)
-        sign = self.s["minus"] if num.could_extract_minus_sign() else ""
+        sign = "-" if num.could_extract_minus_sign() else ""
         num = -num if sign else num
-        if self.style == "latex":
-            c = self.s["frac"].format(self(num), self(den)) if den != 1 else self.wrap(num, PRODUCT)
-            return f"{sign}{c} {body}", PRODUCT
-        if den == 1:
-            return f"{sign}{self.wrap(num, POWER)}{' * ' if self.style == 'text' else ' '}{body}", PRODUCT
-        top = "" if num == 1 else f"{self.wrap(num, POWER)} * "
-        if self.style == "text":
-            return f"{sign}{top}{body} / {self.wrap(den, POWER)}", PRODUCT
-        return f"{sign}({self(num)}/{self(den)}) {body}", PRODUCT
+        top = "" if num == 1 else f"{self.operand(num, 'scaled')} * "
+        bottom = "" if den == 1 else f" / {self.operand(den, 'divide', right=True)}"
+        return f"{sign}{top}{body}{bottom}"
 
-    def scalar(self, x):
-        x = sp.sympify(x)
-        if isinstance(x, sp.Symbol):
-            return (latex_name(x.name) if self.style == "latex" else x.name), ATOM
-        if isinstance(x, sp.Trace):
-            return self.s["tr"].format(self(x.arg)), ATOM
-        if isinstance(x, sp.Determinant):
-            return self.s["det"].format(self(x.arg)), ATOM
-        if isinstance(x, MatrixElement):
-            return f"{self.wrap(x.parent, ATOM)}[{x.i}, {x.j}]", ATOM
-        if x.is_Integer or x.is_Float:
-            return (str(x), ATOM) if x >= 0 else (f"{self.s['minus']}{-x}", SUM)
-        if x.is_Rational:
-            return (self.s["frac"].format(x.p, x.q) if self.style == "latex" else f"{x.p}/{x.q}"), PRODUCT
-        if isinstance(x, sp.Add):
-            return self.sum(x.args)
-        if isinstance(x, sp.Mul):
-            num, den = sp.fraction(x)
-            if den != 1:
-                if self.style == "latex":
-                    return self.s["frac"].format(self(num), self(den)), ATOM
-                return f"{self.wrap(num, PRODUCT)} / {self.wrap(den, POWER)}", PRODUCT
-            coeff, rest = x.as_coeff_Mul()
-            body = (" * " if self.style == "text" else " ").join(self.wrap(a, PRODUCT + 1) for a in sp.Mul.make_args(rest))
-            return self.coefficient(coeff, body)
-        if isinstance(x, sp.Pow):
-            op = "**" if self.style == "text" else "^"
-            exp = f"{{{self(x.exp)}}}" if self.style == "latex" else self.wrap(x.exp, ATOM)
-            return f"{self.wrap(x.base, ATOM)}{op}{exp}", POWER
-        if isinstance(x, sp.Function):
-            name = {sigmoid: "sigma", relu: "relu", step: "step"}.get(x.func)
-            args = ", ".join(self(a) for a in x.args)
-            if name:
-                return self.s[name].format(args), ATOM
-            fname = x.func.__name__
-            return self.s["func"].format(SCALAR_FUNCS.get(fname, fname), args), ATOM
-        return str(x), ATOM
+    def fraction(self, up, down):
+        top = " * ".join(self.operand(a, "divide") for a in up) if up else "1"
+        if len(up) > 1:
+            top = f"({top})"
+        bottom = " * ".join(self.operand(a, "hadamard") for a in down)
+        return f"{top} / {bottom if len(down) == 1 and self.kind(down[0]) in ('atom', 'postfix', 'power') else f'({bottom})'}"
+
+    def blocks(self, rows):
+        if len(rows) == 1:
+            return f"hstack({', '.join(rows[0])})"
+        if all(len(r) == 1 for r in rows):
+            return f"vstack({', '.join(r[0] for r in rows)})"
+        return "vstack(" + ", ".join(f"hstack({', '.join(r)})" for r in rows) + ")"
+
+
+class UnicodePrinter(MatrixNotation, StrPrinter):
+    """Mathematical notation in Unicode: juxtaposition for the matrix product, ∘ for the
+    Hadamard product, ᵀ, 𝟏₍r,c₎ for a matrix of ones, 1[z > 0] for a step."""
+    printmethod = "_unicodestr"
+    GLYPHS = {"group": "({})", "T": "ᵀ", "matmul": " ", "hadamard": " ∘ ", "minus": "−",
+              "hpow": "{}^∘{}", "mpow": "{}^{}", "ones": "𝟏₍{},{}₎", "zeros": "0₍{},{}₎", "eye": "I₍{}₎",
+              "inv": "⁻¹", "softmax": "softmax{1}({0})", "tr": "tr({})", "det": "det({})"}
+    FUNCTIONS = {sigmoid: "σ", relu: "relu"}
+
+    def indicator(self, relation, arg):
+        return f"1[{self._print(arg)} {relation} 0]"
+
+    def call(self, f, *args):
+        return f"{self.FUNCTIONS.get(f, f.__name__)}({', '.join(map(self._print, args))})"
+
+    def scaled(self, coeff, body):
+        num, den = sp.fraction(coeff)
+        sign = "−" if num.could_extract_minus_sign() else ""
+        num = -num if sign else num
+        if den == 1:
+            return f"{sign}{self.operand(num, 'scaled')} {body}"
+        return f"{sign}({self._print(num)}/{self._print(den)}) {body}"
+
+    def fraction(self, up, down):
+        top = " ∘ ".join(self.operand(a, "hadamard") for a in up) if up else "1"
+        bottom = " ∘ ".join(self.operand(a, "hadamard") for a in down)
+        wrap = lambda text, items: f"({text})" if len(items) > 1 or items and self.kind(items[0]) not in \
+            ("atom", "postfix", "power") else text
+        return f"{wrap(top, up)} / {wrap(bottom, down)}"
+
+    def blocks(self, rows):
+        return "[" + "; ".join(", ".join(r) for r in rows) + "]"
+
+    # scalars in the same notation as the matrices around them
+
+    def _print_Symbol(self, x):
+        return self.emit(x, self.name(x.name), "atom")
+
+    def _print_Add(self, x, order=None):
+        return self.emit(x, self.terms(x.args), "sum")
+
+    def _print_Mul(self, x):
+        num, den = sp.fraction(x)
+        if den != 1:
+            return self.emit(x, f"{self.operand(num, 'divide')} / {self.operand(den, 'divide', right=True)}", "divide")
+        coeff, rest = x.as_coeff_Mul()
+        body = " ".join(self.operand(a, "scaled") for a in sp.Mul.make_args(rest))
+        if coeff == 1:
+            return self.emit(x, body, "scaled")
+        return self.emit(x, self.scaled(coeff, body), "scaled")
+
+    def _print_Rational(self, x):
+        sign = "−" if x < 0 else ""
+        return self.emit(x, f"{sign}{abs(x.p)}/{x.q}", "divide" if not sign else "neg")
+
+    def _print_Integer(self, x):
+        return self.emit(x, f"−{-x}" if x < 0 else str(x), "neg" if x < 0 else "atom")
+
+    def _print_Pow(self, x, rational=False):
+        return self.emit(x, f"{self.operand(x.base, 'power', right=True)}^{self.exponent(x.exp)}", "power")
+
+    def _print_Function(self, x):
+        return self.emit(x, self.call(x.func, *x.args), "atom")
+
+
+class TracegradLatexPrinter(MatrixNotation, LatexPrinter):
+    """LaTeX: ``\\odot`` for the Hadamard product, ``^{\\top}``, ``\\frac`` for quotients, the
+    note's names (W^{[3]}); scalars as SymPy's LatexPrinter sets them."""
+    printmethod = "_tracegrad_latex"
+    GLYPHS = {"group": "\\left({}\\right)", "T": "^{\\top}", "matmul": " ", "hadamard": " \\odot ",
+              "minus": "-", "hpow": "{}^{{\\circ {}}}", "mpow": "{}^{{{}}}", "ones": "\\mathbf{{1}}_{{({},{})}}",
+              "zeros": "\\mathbf{{0}}_{{({},{})}}", "eye": "I_{{{}}}", "inv": "^{-1}",
+              "softmax": "\\operatorname{{softmax}}_{1}\\left({0}\\right)",
+              "tr": "\\operatorname{{tr}}\\left({}\\right)", "det": "\\det\\left({}\\right)"}
+    FUNCTIONS = {sigmoid: "\\sigma", relu: "\\operatorname{relu}", sp.log: "\\log", sp.exp: "\\exp",
+                 sp.tanh: "\\tanh", sp.Abs: "\\operatorname{abs}"}
+
+    def __init__(self, names=None, **settings):
+        super().__init__(names, **settings)
+
+    def name(self, name):
+        return self.names.get(name, latex_name(name))
+
+    def _print_Symbol(self, x, style="plain"):
+        return self.emit(x, self.name(x.name), "atom")
+
+    def indicator(self, relation, arg):
+        mark = ">" if relation == ">" else "\\ge"
+        return f"\\mathbf{{1}}\\left[{self._print(arg)} {mark} 0\\right]"
+
+    def call(self, f, *args):
+        name = self.FUNCTIONS.get(f, f"\\operatorname{{{f.__name__}}}")
+        return f"{name}\\left({', '.join(map(self._print, args))}\\right)"
+
+    def scaled(self, coeff, body):
+        num, den = sp.fraction(coeff)
+        sign = "-" if num.could_extract_minus_sign() else ""
+        num = -num if sign else num
+        c = f"\\frac{{{self._print(num)}}}{{{self._print(den)}}}" if den != 1 else self.operand(num, "scaled")
+        return f"{sign}{c} {body}"
+
+    def fraction(self, up, down):
+        top = " \\odot ".join(self.operand(a, "hadamard") for a in up) if up else "1"
+        bottom = " \\odot ".join(self.operand(a, "hadamard") for a in down)
+        return f"\\frac{{{top}}}{{{bottom}}}"
+
+    def kind(self, x):
+        kind = super().kind(x)
+        return "atom" if kind == "divide" and x in self.kinds else kind     # \frac{…}{…} groups itself
+
+    def blocks(self, rows):
+        return "\\begin{bmatrix} " + " \\\\ ".join(" & ".join(r) for r in rows) + " \\end{bmatrix}"
+
+    def _print_sigmoid(self, x):
+        return self.emit(x, self.call(sigmoid, x.args[0]), "atom")
+
+    def _print_relu(self, x):
+        return self.emit(x, self.call(relu, x.args[0]), "atom")
+
+
+PRINTERS = {"numpy": NumpyPrinter, "text": NumpyPrinter, "unicode": UnicodePrinter,
+            "latex": TracegradLatexPrinter}
+
+
+class Printer:
+    """``Printer(style)(expr)``: text of ``expr`` in ``style`` (numpy — alias text —, unicode, latex)."""
+
+    def __init__(self, style="unicode", names=None):
+        self.style, self.names = style, names
+
+    def __call__(self, expr):
+        return PRINTERS[self.style](self.names).doprint(sp.sympify(expr))
 
 
 def negative_power(a):
     return isinstance(a, sp.HadamardPower) and a.exp.is_number and a.exp < 0
 
 
+def reciprocal(a):
+    """B for B^∘−1, B^∘p for B^∘−p."""
+    return a.base if a.exp == -1 else sp.HadamardPower(a.base, -a.exp)
+
+
 def is_negative(t):
     if isinstance(t, sp.MatMul):
         return t.as_coeff_matrices()[0].could_extract_minus_sign()
-    return isinstance(t, sp.Expr) and not is_matrix(t) and t.could_extract_minus_sign()
-
-
-def negative_first_key(t):
-    return is_negative(t)
+    return isinstance(t, sp.Expr) and not isinstance(t, sp.MatrixExpr) and t.could_extract_minus_sign()
 
 
 def slice_text(sl, size):
@@ -238,7 +399,7 @@ def slice_text(sl, size):
     return f"{a}:{b}"
 
 
-def to_text(expr, style="text", names=None):
+def to_text(expr, style="numpy", names=None):
     return Printer(style, names)(expr)
 
 

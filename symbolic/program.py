@@ -3,7 +3,8 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.tensor.array.expressions import convert_array_to_matrix, convert_indexed_to_array
 
-from .algebra import rebuild, substitute
+from .algebra import matrix_product, rebuild, submatrix, substitute
+from .entrywise import lift
 from .errors import NoRuleError, ShapeError, TracegradError
 from .functions import canonical
 from .shapes import fmt, is_matrix, shape_of
@@ -131,10 +132,12 @@ def without_index_sums(expr):
         bound = {v for v, *_ in total.limits}
         if not any(e.free_symbols & bound for e in total.atoms(MatrixElement)):
             return total            # a sum of scalars, not of matrix entries
-        try:
-            found = convert_array_to_matrix(convert_indexed_to_array(total))
-        except Exception:           # SymPy's converter fails in many ways on what it cannot read
-            found = None
+        found = entrywise_sum(total)
+        if found is None:
+            try:
+                found = convert_array_to_matrix(convert_indexed_to_array(total))
+            except Exception:       # SymPy's converter fails in many ways on what it cannot read
+                found = None
         if isinstance(found, sp.MatrixExpr) and found.shape == (1, 1):
             found = MatrixElement(found, 0, 0)
         if found is None or found.has(sp.Sum) or found.free_symbols & bound:
@@ -142,6 +145,37 @@ def without_index_sums(expr):
                               "matrix product (SymPy writes an entry of a product, (A*B)[0, 0], this way)")
         return found
     return expr.replace(lambda e: isinstance(e, sp.Sum), convert)
+
+
+def entrywise_sum(total):
+    """Σᵢⱼ g(M₁[i, j], M₂[i, j], …) over whole rows and columns = 1ᵀ g(M₁, M₂, …) 1 (an index
+    held fixed selects that row or column), or None when ``total`` is not of that form."""
+    ranges = {v: (lo, hi) for v, lo, hi in total.limits}
+    roles, parts = [None, None], {}
+    for e in total.function.atoms(MatrixElement):
+        cuts = []
+        for k, (index, size) in enumerate(zip((e.i, e.j), shape_of(e.parent))):
+            if index in ranges:
+                if roles[k] not in (None, index) or ranges[index] != (0, size - 1):
+                    return None
+                roles[k] = index
+                cuts.append((0, size))
+            elif index.is_Integer:
+                cuts.append((index, index + 1))
+            else:
+                return None
+        parts[e] = submatrix(e.parent, *cuts)
+    if set(r for r in roles if r is not None) != set(ranges) or len(set(map(shape_of, parts.values()))) != 1:
+        return None
+    shape = shape_of(next(iter(parts.values())))
+    dummies = {e: sp.Dummy(f"e{i}") for i, e in enumerate(parts)}
+    try:
+        body = lift(total.function.xreplace(dummies), {d: parts[e] for e, d in dummies.items()}, shape)
+    except ValueError:
+        return None
+    rows, cols = shape
+    factors = ([sp.OneMatrix(1, rows)] if rows != 1 else []) + [body] + ([sp.OneMatrix(cols, 1)] if cols != 1 else [])
+    return MatrixElement(matrix_product(factors) if len(factors) > 1 else body, 0, 0)
 
 
 def as_scalar_where_needed(expr):

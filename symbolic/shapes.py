@@ -74,3 +74,21 @@ def _check(node):
                 _require(same_dim(c, shape_of(blocks[0, j])[1]), node, "block column", (r, c), shape_of(blocks[0, j]))
         return tuple(node.shape)
     return tuple(node.shape)
+
+
+def matrix_numbers(expr, sizes):
+    """(total, largest node, its count): how many numbers the distinct matrix values of ``expr``
+    hold at ``sizes`` ({dimension: int}) — what evaluating it would allocate."""
+    total, largest, seen, stack = 0, (0, None), set(), [expr]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, sp.Basic) or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(node.args)
+        if is_matrix(node):
+            rows, cols = shape_of(node)
+            count = int(sp.sympify(rows * cols).xreplace(sizes))
+            total += count
+            largest = max(largest, (count, node), key=lambda t: t[0])
+    return total, largest[1], largest[0]

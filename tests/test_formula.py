@@ -254,7 +254,7 @@ def test_error_position_and_single_line():
     ("import os", "syntax error"), ("X; X", "syntax error"), ("X // 2", "operator '//'"),
     ("X % 2", "'%'"), ("X & X", "'&'"), ("X | X", "'|'"), ("X ^ X", "'\\^'"), ("X << 1", "'<<'"),
     ("~X", "'~'"), ("not X", "'not'"), ("X and X", "'and'/'or'"), ("0 < X < 1", "chained"),
-    ("X == X", "'=='"), ("X is X", "'is'"), ("True", "True is not allowed"), ("None", "None"),
+    ("X is X", "'is'"), ("X in X", "'in'"), ("True", "True is not allowed"), ("None", "None"),
     ("X if reg else X", "conditional"), ("(X, X)", "tuple"), ("[X]", "list"), ("{X}", "set"),
     ("1j", "complex"), ("1e999", "out of range"), ("1 / 0", "division by zero"),
     ("X / 0", "division by zero"), ("log(0)", "undefined"), ("9 ** 9 ** 9", "too large"),

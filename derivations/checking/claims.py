@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from tracegrad.numeric import evaluate
 from tracegrad.numeric.compile import compile_group
@@ -18,7 +19,7 @@ from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
 from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
 from tracegrad.symbolic.algebra import add, normal, scale
 from tracegrad.symbolic.errors import TracegradError
-from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
+from tracegrad.symbolic.shapes import fmt, matrix_numbers, same_shape, shape_of
 
 from tracegrad.checking.diagnose import diagnose
 from tracegrad.language.formula import parse_formula
@@ -141,6 +142,18 @@ class Checker:
                       for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
         self.points = points
 
+    def too_large(self, expr):
+        """Why evaluating ``expr`` at a test point would allocate too much ('' when it would not)."""
+        from tracegrad.model import MAX_POINT_NUMBERS, short
+        for point in self.points:
+            dims = {d: v for d, v in point.items() if d in self.model.dims.values()}
+            total, big, count = matrix_numbers(self.program.expand(expr), dims)
+            if total > MAX_POINT_NUMBERS:
+                at = ", ".join(f"{d}={v}" for d, v in dims.items())
+                return (f"the formula's values would hold {total} numbers ({short(big)} alone {count}) "
+                        f"at sizes {at}, more than {MAX_POINT_NUMBERS}")
+        return ""
+
     def under(self, loss):
         """A checker of the same model at the same points with the cost swapped to ``loss``."""
         return Checker(self.model, loss, self.seed, explain=False, points=self.points)
@@ -157,17 +170,28 @@ class Checker:
         return [np.asarray(evaluate(full, p), dtype=float) for p in self.points]
 
     def within_rounding(self, a, b):
-        """'yes', 'no', or 'unclear' for two lists of (value, bound): equal up to rounding?"""
+        """'yes', 'no', or 'unclear' for two lists of (value, bound): equal up to rounding?
+
+        'yes' needs every difference within the rounding bound AND a bound tight enough to
+        resolve a real difference (≤ RESOLUTION of the value): a loose bound — a noisy term
+        that is zero in exact arithmetic, a saturated output — could hide a wrong formula.
+        'no' needs a difference beyond the bound that the bound resolves (or beyond it a
+        hundredfold).  Anything else is 'unclear', never 'yes'."""
+        verdict = "yes"
         for (x, ex), (y, ey) in zip(a, b):
             if x.shape != y.shape:
                 return "no"
             if not all(np.all(np.isfinite(v)) for v in (x, y, ex, ey)):
-                return "unclear"
+                verdict = "unclear"
+                continue
             tolerance = SAFETY * UNIT_ROUNDOFF * (ex + ey)
-            if np.any(np.abs(x - y) > tolerance):
-                loose = np.max(tolerance) > RESOLUTION * max(np.max(np.abs(y), initial=0), 1e-300)
-                return "unclear" if loose else "no"
-        return "yes"
+            gap = np.abs(x - y)
+            loose = np.max(tolerance, initial=0) > RESOLUTION * np.max(np.abs(y), initial=0)
+            if np.any(gap > tolerance) and (not loose or np.any(gap > 100 * tolerance)):
+                return "no"
+            if loose or np.any(gap > tolerance):
+                verdict = "unclear"
+        return verdict
 
     def agree(self, a, b):
         """'yes', 'no', or 'unclear' (a value is not finite) for two lists of point values."""
@@ -188,7 +212,11 @@ class Checker:
             truth = self.truth[name]
         except TracegradError as e:
             return ClaimResult(name, formula, "error", str(e))
-        if not same_shape(shape_of(claim), shape_of(truth)):
+        claim, truth = as_scalars(claim, truth)
+        too_large = self.too_large(claim)
+        if too_large:
+            return ClaimResult(name, formula, "error", too_large)
+        if not same_shape(shape_of(claim), shape_of(truth)) and not shape_of(claim) == shape_of(truth) is None:
             return self.fails(name, formula, claim, truth,
                               f"shape mismatch: the formula is {fmt(shape_of(claim))}, "
                               f"{name} is {fmt(shape_of(truth))}")
@@ -218,6 +246,12 @@ class Checker:
             if s not in seen:
                 seen.append(s)
         return seen
+
+
+def as_scalars(claim, truth):
+    """A 1×1 matrix compared with a scalar is its one entry."""
+    one = lambda e, other: MatrixElement(e, 0, 0) if shape_of(e) == (1, 1) and shape_of(other) is None else e
+    return one(claim, truth), one(truth, claim)
 
 
 def symbolically_equal(program, a, b):

@@ -221,12 +221,19 @@ def maximum(a, b):
     return apply(relu, a)
 
 
+_T = sp.Symbol("t", real=True)
+INDICATORS = {">": step, ">=": sp.Lambda(_T, sp.Heaviside(_T, 1)),
+              "==": sp.Lambda(_T, sp.Heaviside(_T, 1) - step(_T)),
+              "!=": sp.Lambda(_T, 1 - sp.Heaviside(_T, 1) + step(_T))}
+
+
 def compare(op, a, b, where):
-    """a > b as the 0/1 step of a − b (ties have measure zero)."""
+    """a > b, a ≥ b, a = b, a ≠ b as 0/1: 1[a − b > 0], 1[a − b ≥ 0], … — each comparison means
+    itself (on binary, one-hot or integer data ties are the rule, not measure zero)."""
     if op in ("<", "<="):
-        a, b = b, a
+        a, b, op = b, a, op.replace("<", ">")
     diff = a if not is_matrix(b) and b == 0 else binary("-", a, b, where)
-    return apply(step, diff)
+    return apply(INDICATORS[op], diff)
 
 
 def slice_(a, rows, cols, where):

@@ -259,8 +259,8 @@ class _Parser:
         if len(node.ops) > 1:
             self.fail(node, "chained comparisons are not allowed")
         op = _COMPARISONS[type(node.ops[0])]
-        if op not in (">", ">=", "<", "<="):
-            self.fail(node, f"comparison '{op}' is not allowed (only >, >=, <, <=)")
+        if op not in (">", ">=", "<", "<=", "==", "!="):
+            self.fail(node, f"comparison '{op}' is not allowed (only >, >=, <, <=, ==, !=)")
         a, b = self.translate(node.left), self.translate(node.comparators[0])
         return bc.compare(op, a, b, self.segment(node))
 

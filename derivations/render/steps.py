@@ -33,9 +33,10 @@ WHY = {
     "elementwise function": "entry-wise function: d f(A) = f′(A) ∘ dA, and tr(G (P ∘ dA)) = tr((G ∘ Pᵀ) dA)",
 }
 STYLES = {"unicode": dict(d="d", implies="⇒ ", jac="dJ/d{}", join=" + "),
-          "text": dict(d="d", implies="=> ", jac="dJ/d{}", join=" + "),
+          "numpy": dict(d="d", implies="=> ", jac="dJ/d{}", join=" + "),
           "latex": dict(d="\\mathrm{d}", implies="\\Rightarrow ", jac="\\frac{{\\partial J}}{{\\partial {}}}",
                         join=" + ")}
+STYLES["text"] = STYLES["numpy"]
 
 
 @dataclass(frozen=True)
