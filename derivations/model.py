@@ -10,8 +10,9 @@ from pathlib import Path
 import sympy as sp
 
 from tracegrad.symbolic import Program, derive
-from tracegrad.symbolic.shapes import matrix_numbers
 from tracegrad.errors import ModelError, TracegradError, UsageError
+from tracegrad.limits import (MAX_ENTRIES, MAX_FILE_BYTES, MAX_FORWARD, MAX_POINT_NUMBERS, MAX_SEED,  # noqa: F401
+                              check_point_size)
 
 from tracegrad.language.formula import FUNCTIONS, MAX_SIZE, parse_dim, parse_formula
 from tracegrad.checking.points import size_sets
@@ -20,11 +21,6 @@ MODELS = Path(__file__).parent / "models"
 SECTIONS = {"name", "title", "source", "notes", "dims", "inputs", "params", "scalars", "sizes",
             "forward", "meaning", "claims", "loss"}
 # Bounds on what a model may ask for; each error message states its bound.
-MAX_FILE_BYTES = 1_000_000
-MAX_ENTRIES = 200              # names in any one table
-MAX_FORWARD = 50               # forward definitions: derivation time grows fast with depth
-MAX_POINT_NUMBERS = 4_000_000  # numbers in the matrices of one numeric test point
-MAX_SEED = 2**64 - 1
 VALUE_KINDS = ("real", "positive", "binary", "one-hot rows", "one-hot columns",
                "probability rows", "probability columns")
 
@@ -170,11 +166,7 @@ class Model:
                 raise UsageError(f"{name} must be an integer from 1 to {MAX_SIZE}, got {v!r}")
         drawn = [s for s in self.symbols.values() if isinstance(s, sp.MatrixSymbol)]   # used or not
         for dims in size_sets(self, sizes):
-            total, big, count = matrix_numbers(sp.Tuple(self.program.expanded_cost, *drawn), dims)
-            if total > MAX_POINT_NUMBERS:
-                at = ", ".join(f"{d}={v}" for d, v in dims.items())
-                raise UsageError(f"a test point would hold {total} numbers ({short(big)} alone {count}) "
-                                 f"at sizes {at}, more than {MAX_POINT_NUMBERS}")
+            check_point_size("a test point", [self.program.expanded_cost, *drawn], dims)
         return sizes
 
     @cached_property
@@ -220,13 +212,6 @@ class Model:
     def _repr_latex_(self):
         from tracegrad.render.notebook import model_latex
         return model_latex(self)
-
-
-def short(expr, width=40):
-    """A matrix expression named in an error message: its numpy text, cut to ``width``."""
-    from tracegrad.symbolic.printing import to_text
-    text = to_text(expr, "numpy")
-    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def check_seed(seed):

@@ -19,10 +19,11 @@ from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
 from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
 from tracegrad.symbolic.algebra import add, normal, scale
 from tracegrad.symbolic.errors import TracegradError
-from tracegrad.symbolic.shapes import fmt, matrix_numbers, same_shape, shape_of
+from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
 
 from tracegrad.checking.diagnose import diagnose
 from tracegrad.language.formula import parse_formula
+from tracegrad.limits import too_many_numbers
 from tracegrad.checking.points import SEEDS_PER_SIZE_SET, covered_point, size_sets
 
 RTOL = 1e-8                  # diagnoses only: the verdict itself uses rounding bounds
@@ -144,14 +145,11 @@ class Checker:
 
     def too_large(self, expr):
         """Why evaluating ``expr`` at a test point would allocate too much ('' when it would not)."""
-        from tracegrad.model import MAX_POINT_NUMBERS, short
         for point in self.points:
             dims = {d: v for d, v in point.items() if d in self.model.dims.values()}
-            total, big, count = matrix_numbers(self.program.expand(expr), dims)
-            if total > MAX_POINT_NUMBERS:
-                at = ", ".join(f"{d}={v}" for d, v in dims.items())
-                return (f"the formula's values would hold {total} numbers ({short(big)} alone {count}) "
-                        f"at sizes {at}, more than {MAX_POINT_NUMBERS}")
+            problem = too_many_numbers("the formula's values", [self.program.expand(expr)], dims)
+            if problem:
+                return problem
         return ""
 
     def under(self, loss):
