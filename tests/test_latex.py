@@ -7,7 +7,8 @@ import pytest
 
 from tracegrad import builtin_names, load
 from tracegrad.cli import main
-from tracegrad.render.latex import _group_end, document, statement, text, write_pdf
+from tracegrad.render.latex import document, write_pdf
+from tracegrad.render.tex import _group_end, statement, text
 from tracegrad.symbolic.rules import RULES
 
 HAVE_PDFLATEX = shutil.which("pdflatex") is not None

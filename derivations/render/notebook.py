@@ -8,7 +8,7 @@ from html import escape
 
 from tracegrad.symbolic.printing import to_text
 
-from tracegrad.render.latex import math, text
+from tracegrad.render.tex import math, text
 
 STYLE = "border-collapse:collapse;text-align:left;vertical-align:top"
 CELL = "padding:2px 8px;text-align:left;vertical-align:top"
