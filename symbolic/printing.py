@@ -26,14 +26,28 @@ PRECEDENCE = {"sum": SUM, "matmul": PRODUCT, "hadamard": PRODUCT, "divide": PROD
 SCALAR_KINDS = {sp.Add: "sum", sp.Mul: "scaled", sp.Pow: "power"}
 
 
+GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "zeta": "ζ", "eta": "η",
+         "theta": "θ", "iota": "ι", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ", "pi": "π",
+         "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω",
+         "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Sigma": "Σ",
+         "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω"}
+LATEX_LETTERS = {letter: f"\\{word}" for word, letter in GREEK.items()}
+
+
 def latex_name(name):
-    """W3 → W^{[3]};  G_Z4 → G_{Z^{[4]}};  Theta1 → \\Theta^{[1]}."""
+    """W3 → W^{[3]};  G_Z4 → G_{Z^{[4]}};  Theta1 and θ1 → \\Theta^{[1]}, \\theta^{[1]}; other
+    letters beyond ASCII by their code point (pdflatex sets ASCII)."""
     if name.startswith("G_"):
         return f"{{G_{{{latex_name(name[2:])}}}}}"
-    match = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name)
+    match = re.fullmatch(r"(\D+?)_?(\d+)", name)
     base, index = (match.group(1), match.group(2)) if match else (name, None)
-    greek = {"Theta", "theta", "delta", "Delta", "lambda", "alpha", "sigma", "gamma", "beta", "mu"}
-    base = f"\\{base}" if base in greek else (base if len(base) == 1 else f"\\mathrm{{{base}}}")
+    if base in GREEK or base in LATEX_LETTERS:
+        base = LATEX_LETTERS.get(base) or f"\\{base}"
+    else:
+        base = "".join(f"{{{LATEX_LETTERS[c]}}}" if c in LATEX_LETTERS else c if c.isascii() else f"u{ord(c):04x}"
+                       for c in base)
+        base = base.replace("_", "\\_")
+        base = base if len(base) == 1 else f"\\mathrm{{{base}}}"
     return f"{{{base}^{{[{index}]}}}}" if index else base
 
 
