@@ -46,6 +46,11 @@ def load(name_or_path):
             raw = f.read(MAX_FILE_BYTES + 1)
     except (OSError, ValueError) as e:
         raise ModelError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    return loads(raw, str(path))
+
+
+def loads(raw, path="<stdin>"):
+    """A model from the bytes of a TOML model file (``path`` names it in errors)."""
     if len(raw) > MAX_FILE_BYTES:
         raise ModelError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
     try:
@@ -56,7 +61,7 @@ def load(name_or_path):
         raise ModelError(f"{path}: not valid TOML: {' '.join(str(e).split())}") from None
     except RecursionError:
         raise ModelError(f"{path}: not valid TOML: nested too deeply") from None
-    return Model.from_dict(data, str(path))
+    return Model.from_dict(data, path)
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,6 +200,18 @@ class Model:
 
     def forward_names(self):
         return {s.name: s for s, _ in self.program.definitions}
+
+    def __repr__(self):
+        from tracegrad.render.notebook import model_repr
+        return model_repr(self)
+
+    def _repr_html_(self):
+        from tracegrad.render.notebook import model_html
+        return model_html(self)
+
+    def _repr_latex_(self):
+        from tracegrad.render.notebook import model_latex
+        return model_latex(self)
 
 
 def check_seed(seed):

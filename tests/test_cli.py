@@ -1,4 +1,7 @@
 """The CLI in-process: exit codes 0/1/2, one-line errors, JSON shape, determinism."""
+import contextlib
+import functools
+import io
 import json
 
 import pytest
@@ -41,10 +44,33 @@ def test_derive_gradient_layout_and_formats(capsys):
 
 
 def test_derive_steps_name_their_rules(capsys):
-    code, out, _ = run(capsys, "derive", "--wrt", "W3", "--steps")
+    code, out, _ = run(capsys, "derive", "--steps")
     assert code == 0
     assert "[Z3] transpose: N = Aᵀ: G_A = Gᵀ" in out
     assert "⇒ G[W3] = G_Z3ᵀ A2ᵀ" in out
+
+
+def test_derive_steps_wrt_is_the_hand_derivation_of_that_path(capsys):
+    """Only the way J → A4 → Z4 → A3 → Z3 → W3, each line a trace identity, as the note writes it."""
+    code, out, _ = run(capsys, "derive", "--wrt", "W3", "--steps")
+    assert code == 0
+    blocks = [b.split(":\n", 1)[0] for b in out.split("\n\n")[2:]]
+    assert blocks == ["dJ/dA4", "dJ/dZ4", "dJ/dA3", "dJ/dZ3", "dJ/dW3"]
+    w3 = [line.split("  [") for line in out.split("dJ/dW3:\n")[1].splitlines()]
+    assert [(math.strip(), why.rstrip("]").split(":")[0]) for math, why in w3] == [
+        ("dJ = tr(G_Z3 dZ3)", "the adjoint of Z3"),
+        ("= tr(G_Z3 d(b3 𝟏₍1,m₎ + W3ᵀ A2))", "definition of Z3"),
+        ("= tr(G_Z3 d(W3ᵀ A2))", "linearity"),
+        ("= tr(G_Z3 dW3ᵀ A2)", "product rule"),
+        ("= tr(A2 G_Z3 dW3ᵀ)", "cyclic property"),
+        ("= tr(dW3 (A2 G_Z3)ᵀ)", "transposition"),
+        ("= tr(G_Z3ᵀ A2ᵀ dW3)", "cyclic property"),
+        ("⇒ dJ/dW3 = G_Z3ᵀ A2ᵀ", "identification"),
+        ("= (1/m) ((W4 (A4 − Y)) ∘ 1[Z3 > 0]) A2ᵀ", "substitute adjoints")]
+    # the collapse of Ng's δ⁴ is a recorded step on this path
+    z4 = out.split("dJ/dZ4:\n")[1].split("\n\n")[0]
+    assert "= (1/m) (A4 − Y)ᵀ" in z4 and z4.rstrip().endswith("[entry-wise algebra]")
+    assert "W1" not in out.split("Steps on the way")[1]
 
 
 def test_verify_passes_and_is_deterministic(capsys):
@@ -137,3 +163,42 @@ def test_codegen_writes_a_module_that_computes_the_gradients(capsys, tmp_path):
 def test_codegen_bad_input_is_one_line(capsys, argv):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+
+
+@functools.cache
+def compare_ng_sudeep():
+    """The text of `compare ng sudeep` (computed once for the tests that read it)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["compare", "ng", "sudeep"]) == 0
+    return out.getvalue()
+
+
+def test_compare_says_why_delta4_differs_in_the_engines_own_steps():
+    import tracegrad
+    from tracegrad.symbolic.printing import to_text
+    out = compare_ng_sudeep()
+    why = out.split("why the verdicts differ")[1]
+    ng = why.split("ng delta4 = a4 - Y")[1].split("sudeep delta3")[0]
+    bce, mse = ng.split("  bce (holds):")[1].split("  mse (fails):")
+    mse = mse.split("  ce (")[0]
+    ng_model = tracegrad.load("ng")
+    for loss, text in (("bce", bce), ("mse", mse)):
+        d = ng_model.derive(loss)
+        z4 = ng_model.forward_names()["z4"]
+        assert "G_a4ᵀ ∘ (𝟏₍K,m₎ − σ(z4)) ∘ σ(z4)" in text           # dJ/da4 ∘ σ′(z4), as derived
+        assert text.strip().splitlines()[-1].split("  [")[0].strip() == "= " + to_text(d.adjoint(z4, "named"), "unicode")
+    assert bce.strip().endswith("= (1/m) (a4 − Y)ᵀ                                                   [entry-wise algebra]")
+    assert "= (1/m) ((a4 − Y) ∘ (𝟏₍K,m₎ − a4) ∘ a4)ᵀ" in mse and "entry-wise algebra]" not in mse.split("dJ/dz4")[1]
+
+
+def test_chains_say_given_the_true_value(capsys):
+    code, out, _ = run(capsys, "check", "ng", "--loss", "mse")
+    delta3 = out.split("delta3 = ")[1].split("delta2 = ")[0]
+    assert "given the true delta4: its own formula (a4 - Y) fails here" in delta3
+    assert out.rstrip().endswith("8 holds (8 only given the true value of a claim that fails), 1 fails")
+    code, out, _ = run(capsys, "check", "ng", "--json")     # under its own loss every link holds
+    assert "given the true" not in out and all(r["given"] == [] for r in json.loads(out)["results"])
+    out = compare_ng_sudeep()
+    assert "ng under mse: delta3, delta2, Delta3, Delta2, Delta1, D3, D2, D1 hold given the true delta4" in out
+    assert "  delta3 holds    holds*   holds*  " in out

@@ -43,6 +43,14 @@ class ClaimResult:
                 "evidence": self.evidence, "diagnosis": list(self.diagnosis),
                 "suggestion": self.suggestion}
 
+    def __repr__(self):
+        from tracegrad.render.notebook import claim_repr
+        return claim_repr(self)
+
+    def _repr_html_(self):
+        from tracegrad.render.notebook import claim_html
+        return claim_html(self)
+
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -65,11 +73,17 @@ class CheckReport:
         from tracegrad.render.report import format_report
         return format_report(self)
 
+    def __repr__(self):
+        from tracegrad.render.notebook import report_repr
+        return report_repr(self)
+
+    def _repr_html_(self):
+        from tracegrad.render.notebook import report_html
+        return report_html(self)
+
     def _repr_latex_(self):
-        from tracegrad.render.latex import text
-        rows = [f"\\texttt{{{text(r.name)}}} = \\texttt{{{text(r.formula)}}} & \\text{{{text(r.verdict)}}}"
-                for r in self.results]
-        return "$$\\begin{array}{ll}" + " \\\\ ".join(rows) + "\\end{array}$$"
+        from tracegrad.render.notebook import report_latex
+        return report_latex(self)
 
 
 class Truth(Mapping):

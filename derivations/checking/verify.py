@@ -45,6 +45,18 @@ class VerifyReport:
                            for s, a, c in zip(self.sizes, self.attempts, self.coverage)],
                 "checks": [c.as_dict() for c in self.checks], "ok": self.ok}
 
+    def __repr__(self):
+        from tracegrad.render.notebook import verify_repr
+        return verify_repr(self)
+
+    def _repr_html_(self):
+        from tracegrad.render.notebook import verify_html
+        return verify_html(self)
+
+    def _repr_latex_(self):
+        from tracegrad.render.notebook import verify_latex
+        return verify_latex(self)
+
     def __str__(self):
         unique = [s for i, s in enumerate(self.sizes) if s not in self.sizes[:i]]
         lines = [f"model {self.model}: derived gradients vs complex-step directional derivatives "

@@ -11,6 +11,7 @@ from tracegrad.numeric.gradcheck import Landscape
 from tracegrad.symbolic.errors import TracegradError
 
 from tracegrad.checking.points import covered_point, size_sets
+from tracegrad.render.files import replacing
 
 STEPS = np.logspace(-13, -1, 37)
 
@@ -55,9 +56,8 @@ def plot(model, path, seed=0, sizes=None):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     try:
-        fig.savefig(path, dpi=110)
-    except OSError as e:
-        raise TracegradError(f"cannot write {path}: {e.strerror}") from None
+        with replacing(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(fig)
     return path

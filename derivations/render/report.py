@@ -3,17 +3,29 @@
 MARK = {"holds": "holds", "fails": "FAILS", "error": "ERROR", "inconclusive": "inconclusive"}
 
 
-def format_report(report):
+def format_report(report, given=None):
+    """``given``: {claim: claims whose TRUE value its 'holds' relied on, their own formula failing}
+    (``checking.chains.given``)."""
+    given = given or {}
+    formulas = {r.name: r.formula for r in report.results}
     loss = f" under loss {report.loss}" if report.loss else ""
     lines = [f"model {report.model}{loss} (seed {report.seed})"]
     width = max((len(r.name) for r in report.results), default=0)
     for r in report.results:
         lines.append(f"  {r.name:<{width}} = {r.formula}")
         lines.append(f"  {'':<{width}}   {MARK[r.verdict]}: {r.evidence}")
+        if r.name in given:
+            broken = ", ".join(given[r.name])
+            lines.append(f"  {'':<{width}}   given the true {broken}: its own formula "
+                         f"({'; '.join(formulas[b] for b in given[r.name])}) fails here, so the chain of these "
+                         f"formulas does not hold from {broken} on")
         for note in r.diagnosis:
             lines.append(f"  {'':<{width}}   - {note}")
         if r.suggestion:
             lines.append(f"  {'':<{width}}   did you mean: {r.name} = {r.suggestion}")
     counts = {v: sum(r.verdict == v for r in report.results) for v in MARK}
-    lines.append("  " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    summary = [f"{n} {v}" for v, n in counts.items() if n]
+    if given:
+        summary[0] += f" ({len(given)} only given the true value of a claim that fails)"
+    lines.append("  " + ", ".join(summary))
     return "\n".join(lines)

@@ -12,7 +12,9 @@ module that imports only numpy:
 Rules of the generated code:
 
 * Backprop, read off the compact forms: each adjoint of a forward name is computed once, in
-  reverse program order, from forward values and later adjoints.  In the module ``dN`` is the
+  reverse program order, from forward values and later adjoints — in the simplified form where
+  the engine's entry-wise algebra collapsed it (``dZ4 = (A4 - Y) / m``; ``stable.py``), and
+  only when a requested gradient needs it.  In the module ``dN`` is the
   gradient ∇_N J (shape of N), the transpose of the derivation's numerator-layout ``G_N``; the
   transpose is pushed down to the symbols (``symbolic.algebra.T``), so ``dZ1 = dA1 * step(Z1)``.
 * Sizes are read off the arrays' shapes (``m = X.shape[1]``); only a size that is no whole
@@ -23,8 +25,10 @@ Rules of the generated code:
 * Idioms: ``1ᵀ M`` with a row of ones prints ``M.sum(axis=0, keepdims=True)``, ``M 1`` prints
   ``M.sum(axis=1, keepdims=True)``; ``b 1ᵀ`` next to a full matrix in a sum or element-wise
   product prints ``b`` (numpy broadcasting); ``1`` there prints the number 1.
-* Helpers (numerically stable ``sigmoid``, ``relu``, ``step``, ``softmax``) are defined at the
-  top of the module only when the code uses them.
+* Stable forward: ``log σ(Z)``, ``log(1 − σ(Z))`` and ``log softmax(Z)`` are printed as
+  ``log_sigmoid(Z)``, ``log_sigmoid(-Z)`` and ``log_softmax(Z)``, finite where σ rounds to 0 or 1.
+* Helpers (numerically stable ``sigmoid``, ``log_sigmoid``, ``relu``, ``step``, ``softmax``,
+  ``log_softmax``) are defined at the top of the module only when the code uses them.
 
 The generator is a printer: one rule per SymPy node type (``MATRIX_RULES``, ``SCALAR_RULES``),
 each returning Python source text.  Nothing here evaluates or executes the generated text.

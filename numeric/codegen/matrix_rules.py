@@ -12,6 +12,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from tracegrad.numeric.codegen.base import ATOM, MUL, POW, UNARY, Code, wrap
 from tracegrad.numeric.codegen.scalar_rules import sum_text, symbol
+from tracegrad.numeric.codegen.stable import LogSoftmax
 from tracegrad.symbolic.algebra import T, transposes
 from tracegrad.symbolic.functions import Softmax
 
@@ -226,4 +227,5 @@ MATRIX_RULES = {
     sp.Sum: _summation,
     ElementwiseApplyFunction: _elementwise,
     Softmax: _softmax,
+    LogSoftmax: lambda p, e: p.helper("log_softmax", p(e.arg), Code(f"axis={e.axis}")),
 }

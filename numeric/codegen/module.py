@@ -6,6 +6,7 @@ from tracegrad.numeric.codegen.base import oriented
 from tracegrad.numeric.codegen.cse import children, collapse, occurrences, trivial
 from tracegrad.numeric.codegen.names import HELPERS, Names, Temps
 from tracegrad.numeric.codegen.printer import Printer
+from tracegrad.numeric.codegen.stable import simplified, stable_logs
 from tracegrad.symbolic.algebra import T
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.printing import to_text
@@ -100,8 +101,8 @@ def generate_module(derivation, title=None, wrt=None):
     def layout(expr):
         return collapse(T(collapse(sp.sympify(expr).xreplace(subs))))
 
-    exprs = {s: layout(compact[s]) for s in grad_symbol}
-    exprs.update({x: layout(compact[x]) for x in wrt})
+    exprs = {s: layout(simplified(derivation, s)) for s in grad_symbol}
+    exprs.update({x: layout(simplified(derivation, x)) for x in wrt})
     inverse = {g: s for s, g in grad_symbol.items()}
     deps = {k: {inverse[g] for g in e.free_symbols if g in inverse} for k, e in exprs.items()}
     needed, todo = set(), [d for x in wrt for d in deps[x]]
@@ -132,11 +133,13 @@ def generate_module(derivation, title=None, wrt=None):
             bound[grad_symbol[s]] = out_name[s]
             kinds[out_name[s]] = ("local", None)
 
-    # forward: shared within it, or needed again by backward
+    # forward: printed with stable logs; shared within it, or needed again by backward
+    definitions = dict(defs)
+    printed = [(s, stable_logs(e, definitions)) for s, e in defs]
     temps = Temps(names)
     backward_exprs = [exprs[k] for k in order]
-    counts = occurrences([e for _, e in defs])
-    rhs = {oriented(e) for _, e in defs}
+    counts = occurrences([e for _, e in printed])
+    rhs = {oriented(e) for _, e in printed}
     forced, stack = set(), list(backward_exprs)
     while stack:        # the largest forward subexpressions backward needs again
         e = stack.pop()
@@ -150,7 +153,7 @@ def generate_module(derivation, title=None, wrt=None):
     shared = {e for e, n in counts.items()
               if (n > 1 or e in forced) and e not in rhs and not trivial(e, dimset)}
     fwd = Printer(names, bound, shared, temps)
-    for s, e in defs:
+    for s, e in printed:
         fwd.assign(bound[s], e)
         fwd.bound.setdefault(e, bound[s])
     saved = {}
@@ -161,7 +164,7 @@ def generate_module(derivation, title=None, wrt=None):
 
     # backward: reuse forward values, share within it
     bwd_bound = dict(bound)
-    bwd_bound.update({e: bound[s] for s, e in defs if e not in bwd_bound})
+    bwd_bound.update({e: bound[s] for s, e in printed if e not in bwd_bound})
     bwd_bound.update(saved)
     bcounts = occurrences(backward_exprs)
     bshared = {e for e, n in bcounts.items() if n > 1 and not trivial(e, dimset)}

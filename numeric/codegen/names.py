@@ -9,6 +9,15 @@ def sigmoid(x):
     """Logistic function, stable for large |x|: exp is only taken of -|x|."""
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))''',
+    "log_sigmoid": '''\
+def log_sigmoid(x):
+    """log σ(x) = −log(1 + e^(−x)), finite where σ(x) rounds to 0 or 1."""
+    return -np.logaddexp(0, -x)''',
+    "log_softmax": '''\
+def log_softmax(a, axis=0):
+    """log softmax(a) = a − log Σ exp(a) along axis, with the max subtracted first."""
+    s = a - a.max(axis=axis, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))''',
     "relu": '''\
 def relu(x):
     """max(x, 0) entry by entry."""

@@ -6,6 +6,7 @@ import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
 from tracegrad.numeric.codegen.base import ADD, ATOM, MUL, POW, UNARY, Code, fail, wrap
+from tracegrad.numeric.codegen.stable import log_sigmoid
 from tracegrad.symbolic.functions import relu, sigmoid, step
 
 
@@ -168,4 +169,5 @@ SCALAR_RULES = {
     sigmoid: _helper("sigmoid"),
     relu: _helper("relu"),
     step: _helper("step"),
+    log_sigmoid: _helper("log_sigmoid"),
 }
