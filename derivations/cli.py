@@ -280,16 +280,11 @@ def cmd_verify(args):
 
 
 def cmd_check(args):
-    from tracegrad.checking.chains import given
     from tracegrad.render.report import format_report
     model = read_model(args.model)
     claims = read_claims(args.claim) if args.claim else None
     report = model.check(claims=claims, loss=args.loss, seed=args.seed, sizes=model_sizes(model, args.sizes))
-    chains = given(model, report.results)
-    data = report.as_dict()
-    for r in data["results"]:
-        r["given"] = list(chains.get(r["name"], ()))
-    show(args, data, format_report(report, chains))
+    show(args, report.as_dict(), format_report(report))
     return 0 if report.ok else 1
 
 

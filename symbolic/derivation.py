@@ -21,6 +21,18 @@ class Step:
     G: sp.Basic
     results: tuple
 
+    def __repr__(self):
+        from .printing import step_repr
+        return step_repr(self)
+
+    def _repr_html_(self):
+        from .printing import step_html
+        return step_html(self)
+
+    def _repr_latex_(self):
+        from .printing import step_latex
+        return step_latex(self)
+
 
 @dataclass(frozen=True)
 class Derivation:
@@ -77,9 +89,14 @@ class Derivation:
         from .printing import format_derivation
         return format_derivation(self)
 
+    def __repr__(self):
+        from .printing import derivation_repr
+        return derivation_repr(self)
+
+    def _repr_html_(self):
+        from .printing import derivation_html
+        return derivation_html(self)
+
     def _repr_latex_(self):
-        from .printing import Printer
-        pr = Printer("latex")
-        rows = [f"\\frac{{\\partial J}}{{\\partial {pr(x)}}} &= {pr(self.jacobian(x, 'named'))}"
-                for x in self.forms["compact"]]
-        return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"
+        from .printing import derivation_latex
+        return derivation_latex(self)

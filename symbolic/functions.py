@@ -22,7 +22,7 @@ class step(sp.Function):
         return None
 
     def _latex(self, printer):
-        return f"\\mathbf{{1}}\\left[{printer._print(self.args[0])} > 0\\right]"
+        return f"\\mathbb{{I}}\\left[{printer._print(self.args[0])} > 0\\right]"
 
     def fdiff(self, argindex=1):
         return sp.Integer(0)
@@ -75,7 +75,7 @@ class Elementwise(ElementwiseApplyFunction):
         return self._written(printer, "({} > 0)", "({} >= 0)")
 
     def _latex(self, printer):
-        return self._written(printer, "\\mathbf{{1}}\\left[{} > 0\\right]", "\\mathbf{{1}}\\left[{} \\ge 0\\right]")
+        return self._written(printer, "\\mathbb{{I}}\\left[{} > 0\\right]", "\\mathbb{{I}}\\left[{} \\ge 0\\right]")
 
     def _pretty(self, printer):
         from sympy.printing.pretty.stringpict import prettyForm

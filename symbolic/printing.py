@@ -8,6 +8,7 @@ has to know whether ∘ binds tighter than juxtaposition, and the numpy form, re
 the formula language, is the expression printed.  Printers only read expressions.
 """
 import re
+from html import escape
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -198,6 +199,14 @@ class MatrixNotation:
                        f" {minus if sign == '−' else '+'} {text}")
         return "".join(out)
 
+    def factors(self, items, glyph, right=False):
+        """A numerator or denominator: one factor as an operand of '/', several joined and grouped."""
+        if not items:
+            return "1"
+        if len(items) == 1:
+            return self.operand(items[0], "divide", right=right)
+        return self.GLYPHS["group"].format(glyph.join(self.operand(a, "hadamard") for a in items))
+
     def exponent(self, p):
         return self.operand(p, "atom") if not (isinstance(p, sp.Integer) and p >= 0) else self._print(p)
 
@@ -243,11 +252,7 @@ class NumpyPrinter(MatrixNotation, StrPrinter):
         return f"{sign}{top}{body}{bottom}"
 
     def fraction(self, up, down):
-        top = " * ".join(self.operand(a, "divide") for a in up) if up else "1"
-        if len(up) > 1:
-            top = f"({top})"
-        bottom = " * ".join(self.operand(a, "hadamard") for a in down)
-        return f"{top} / {bottom if len(down) == 1 and self.kind(down[0]) in ('atom', 'postfix', 'power') else f'({bottom})'}"
+        return f"{self.factors(up, ' * ')} / {self.factors(down, ' * ', right=True)}"
 
     def blocks(self, rows):
         if len(rows) == 1:
@@ -277,15 +282,11 @@ class UnicodePrinter(MatrixNotation, StrPrinter):
         sign = "−" if num.could_extract_minus_sign() else ""
         num = -num if sign else num
         if den == 1:
-            return f"{sign}{self.operand(num, 'scaled')} {body}"
+            return f"{sign}{body}" if num == 1 else f"{sign}{self.operand(num, 'scaled')} {body}"
         return f"{sign}({self._print(num)}/{self._print(den)}) {body}"
 
     def fraction(self, up, down):
-        top = " ∘ ".join(self.operand(a, "hadamard") for a in up) if up else "1"
-        bottom = " ∘ ".join(self.operand(a, "hadamard") for a in down)
-        wrap = lambda text, items: f"({text})" if len(items) > 1 or items and self.kind(items[0]) not in \
-            ("atom", "postfix", "power") else text
-        return f"{wrap(top, up)} / {wrap(bottom, down)}"
+        return f"{self.factors(up, ' ∘ ')} / {self.factors(down, ' ∘ ', right=True)}"
 
     def blocks(self, rows):
         return "[" + "; ".join(", ".join(r) for r in rows) + "]"
@@ -323,8 +324,10 @@ class UnicodePrinter(MatrixNotation, StrPrinter):
 
 
 class TracegradLatexPrinter(MatrixNotation, LatexPrinter):
-    """LaTeX: ``\\odot`` for the Hadamard product, ``^{\\top}``, ``\\frac`` for quotients, the
-    note's names (W^{[3]}); scalars as SymPy's LatexPrinter sets them."""
+    """LaTeX: ``\\odot`` for the Hadamard product, ``^{\\top}``, ``\\frac`` for quotients (a group
+    of its own, but parenthesised under a ᵀ), 𝕀[z > 0] for a step, the note's names (W^{[3]});
+    scalars as SymPy's LatexPrinter sets them."""
+    PRECEDENCE = {**PRECEDENCE, "fraction": POWER}
     printmethod = "_tracegrad_latex"
     GLYPHS = {"group": "\\left({}\\right)", "T": "^{\\top}", "matmul": " ", "hadamard": " \\odot ",
               "minus": "-", "hpow": "{}^{{\\circ {}}}", "mpow": "{}^{{{}}}", "ones": "\\mathbf{{1}}_{{({},{})}}",
@@ -345,7 +348,7 @@ class TracegradLatexPrinter(MatrixNotation, LatexPrinter):
 
     def indicator(self, relation, arg):
         mark = ">" if relation == ">" else "\\ge"
-        return f"\\mathbf{{1}}\\left[{self._print(arg)} {mark} 0\\right]"
+        return f"\\mathbb{{I}}\\left[{self._print(arg)} {mark} 0\\right]"
 
     def call(self, f, *args):
         name = self.FUNCTIONS.get(f, f"\\operatorname{{{f.__name__}}}")
@@ -355,17 +358,19 @@ class TracegradLatexPrinter(MatrixNotation, LatexPrinter):
         num, den = sp.fraction(coeff)
         sign = "-" if num.could_extract_minus_sign() else ""
         num = -num if sign else num
+        if den == 1 and num == 1:
+            return f"{sign}{body}"
         c = f"\\frac{{{self._print(num)}}}{{{self._print(den)}}}" if den != 1 else self.operand(num, "scaled")
         return f"{sign}{c} {body}"
 
     def fraction(self, up, down):
-        top = " \\odot ".join(self.operand(a, "hadamard") for a in up) if up else "1"
-        bottom = " \\odot ".join(self.operand(a, "hadamard") for a in down)
-        return f"\\frac{{{top}}}{{{bottom}}}"
+        part = lambda items: self._print(items[0]) if len(items) == 1 else \
+            " \\odot ".join(self.operand(a, "hadamard") for a in items) if items else "1"
+        return f"\\frac{{{part(up)}}}{{{part(down)}}}"
 
     def kind(self, x):
-        kind = super().kind(x)
-        return "atom" if kind == "divide" and x in self.kinds else kind     # \frac{…}{…} groups itself
+        kind = super().kind(x)      # \frac{…}{…} groups itself, but a ᵀ on it would sit on the bar
+        return "fraction" if kind == "divide" and x in self.kinds else kind
 
     def blocks(self, rows):
         return "\\begin{bmatrix} " + " \\\\ ".join(" & ".join(r) for r in rows) + " \\end{bmatrix}"
@@ -442,3 +447,55 @@ def format_derivation(d, style="unicode"):
         if named != compact:
             lines.append(f"  {'':>{len(pr(x)) + 4}} = {pr(named)}")
     return "\n".join(lines) + "\n" + format_steps(d, style)
+
+
+# notebooks: Derivation and Step show a short repr, and HTML (Unicode, no MathJax needed) or LaTeX
+
+def derivation_repr(d):
+    return (f"Derivation(cost {d.program.cost.name}, wrt {', '.join(str(x) for x in d.wrt)}; "
+            f"{len(d.forms['compact'])} results, {len(d.steps)} steps)")
+
+
+def derivation_html(d):
+    pr, rows = Printer("unicode"), []
+    for x in d.forms["compact"]:
+        compact, named = d.jacobian(x, "compact"), d.jacobian(x, "named")
+        shown = [pr(compact)] + ([pr(named)] if named != compact else [])
+        rows.append(f"<tr><td>{escape(f'dJ/d{x}')}</td><td>" + "<br>".join("= " + escape(t) for t in shown)
+                    + "</td></tr>")
+    return ("<p>numerator layout: dJ/dX = G_X with dJ = tr(G_X dX); ∇X J = G_Xᵀ</p>"
+            '<table style="text-align:left">' + "".join(rows) + "</table>")
+
+
+def derivation_latex(d):
+    pr = Printer("latex")
+    rows = [f"\\frac{{\\partial J}}{{\\partial {pr(x)}}} &= {pr(d.jacobian(x, 'named'))}" for x in d.forms["compact"]]
+    return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"
+
+
+def step_repr(s):
+    return f"Step([{s.definition}] {s.rule.name} at {to_text(s.node, 'unicode')})"
+
+
+def step_lines(s):
+    pr = Printer("unicode")
+    lines = [f"[{s.definition}] {s.rule.name}: {s.rule.statement}"]
+    if s.G is not None:
+        lines.append(f"at N = {pr(s.node)},  G = {pr(s.G)}")
+        return lines + [f"⇒ G[{pr(t)}] = {pr(v)}" for t, v in s.results]
+    return lines + [pr(s.node)] + [f"= {pr(v)}" for _, v in s.results]
+
+
+def step_html(s):
+    return "<p>" + "<br>".join(escape(line) for line in step_lines(s)) + "</p>"
+
+
+def step_latex(s):
+    pr = Printer("latex")
+    if s.G is not None:
+        rows = [f"N &= {pr(s.node)},\\quad G = {pr(s.G)}"]
+        rows += [f"\\Rightarrow G_{{{pr(t)}}} &= {pr(v)}" for t, v in s.results]
+    else:
+        rows = [f"{pr(s.node)} &= {pr(v)}" for _, v in s.results]
+    name = re.sub(r"([_&%$#{}])", r"\\\1", s.rule.name)
+    return f"$$\\text{{{name}}}\\quad\\begin{{aligned}}" + " \\\\ ".join(rows) + "\\end{aligned}$$"

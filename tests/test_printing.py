@@ -224,7 +224,7 @@ def latex_to_unicode(text):
     text = re.sub(r"\\mathbf\{1\}_\{\(([^,]+),([^)]+)\)\}", r"𝟏₍\1,\2₎", text)
     text = re.sub(r"\\mathbf\{0\}_\{\(([^,]+),([^)]+)\)\}", r"0₍\1,\2₎", text)
     text = re.sub(r"\bI_\{([^}]+)\}", r"I₍\1₎", text)
-    text = text.replace(r"\mathbf{1}\left[", "1[")
+    text = text.replace(r"\mathbb{I}\left[", "1[")
     text = re.sub(r"\\mathrm\{((?:[A-Za-z0-9]|\\_)+)\}", lambda m: m.group(1).replace("\\_", "_"), text)
     text = re.sub(r"\\(Theta|theta|delta|Delta|lambda|alpha|sigma|gamma|beta|mu)\b(?=\^)", r"\1", text)
     text = re.sub(r"\{([A-Za-z]+)\^\{\[(\d+)\]\}\}", r"\1\2", text)

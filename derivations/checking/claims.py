@@ -7,6 +7,7 @@ for coverage (every ReLU unit on for some examples and off for others, no satura
 within the rounding bounds of both formulas (``numeric.errorbound``), not a fixed tolerance.
 """
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,7 @@ from tracegrad.symbolic.algebra import add, normal, scale
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
 
+from tracegrad.checking.chains import given
 from tracegrad.checking.diagnose import diagnose
 from tracegrad.language.formula import parse_formula
 from tracegrad.limits import too_many_numbers
@@ -37,11 +39,12 @@ class ClaimResult:
     evidence: str
     diagnosis: tuple = ()
     suggestion: str | None = None
+    given: tuple = ()            # claims whose TRUE value a 'holds' relied on, their own formula failing
 
     def as_dict(self):
         return {"name": self.name, "formula": self.formula, "verdict": self.verdict,
                 "evidence": self.evidence, "diagnosis": list(self.diagnosis),
-                "suggestion": self.suggestion}
+                "suggestion": self.suggestion, "given": list(self.given)}
 
     def __repr__(self):
         from tracegrad.render.notebook import claim_repr
@@ -264,4 +267,6 @@ def check_model(model, claims=None, loss=None, seed=0, sizes=None):
     checker = Checker(model, loss, seed, sizes)
     claims = model.claims if claims is None else dict(claims)
     results = tuple(checker.check(n, f) for n, f in claims.items())
+    chains = given(model, results)
+    results = tuple(dataclasses.replace(r, given=chains.get(r.name, ())) for r in results)
     return CheckReport(model.name, loss, seed, tuple(checker.size_sets()), results)

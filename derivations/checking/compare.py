@@ -1,7 +1,7 @@
 """`compare`: two formula sets, each claim checked under its model's own loss and every other."""
 from dataclasses import dataclass
 
-from tracegrad.checking.chains import differentiated, given
+from tracegrad.checking.chains import differentiated
 from tracegrad.losses import LOSSES
 
 # Models whose formula sets answer each other: the seed question's two sources, and the
@@ -84,9 +84,9 @@ def compare(a, b, loss=None, progress=None):
                 progress(f"checking {model.name} under {l}")
             reports[l] = model.check(loss=None if l == own else l).results
         verdicts = {l: {r.name: r.verdict for r in reports[l]} for l in losses}
-        chains = {l: given(model, reports[l]) for l in losses}
+        chains = {l: {r.name: r.given for r in reports[l]} for l in losses}
         claims = tuple(ComparedClaim(n, f, {l: verdicts[l][n] for l in losses},
-                                     {l: chains[l][n] for l in losses if n in chains[l]})
+                                     {l: chains[l][n] for l in losses if chains[l].get(n)})
                        for n, f in model.claims.items())
         changing = [c for c in claims if len(set(c.verdicts.values())) > 1]
         models.append(ComparedModel(model.name, model.title, own, claims, reasons(model, changing, losses),

@@ -14,11 +14,10 @@ from pathlib import Path
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.printing import to_text
 
-from tracegrad.checking.chains import given
 from tracegrad.render.files import replacing
 from tracegrad.render.show import made_by, quantities
 from tracegrad.render.steps import Chain, path, recorded_forms
-from tracegrad.render.tex import code, math, statement, text, transposed_fractions
+from tracegrad.render.tex import code, math, statement, text
 
 PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[margin=2cm]{geometry}
@@ -92,7 +91,7 @@ def chain(blocks, heading="\\subsection*"):
     for b in blocks:
         out.append(f"{heading}{{$\\frac{{\\partial J}}{{\\partial {b.quantity}}}$}}")
         for ln in b.lines:
-            body = transposed_fractions(ln.math)
+            body = ln.math
             out.append(step(("\\cont " if body.startswith("= ") else "") + body, ln.why))
     return out
 
@@ -109,7 +108,7 @@ def derivation_section(d, order):
 def layer_section(layer):
     d, names = layer.derivation, layer.names
     name = lambda x: names.get(x.name, to_text(x, "latex"))
-    pr = lambda e: transposed_fractions(to_text(e, "latex", names))
+    pr = lambda e: to_text(e, "latex", names)
     G, A = name(layer.incoming), name(layer.output)
     out = [r"\section{The general layer $l$}",
            "One layer of this network, "
@@ -147,7 +146,6 @@ VERDICT = {"holds": "holds", "fails": "\\textbf{fails}", "error": "\\textbf{erro
 
 
 def claims_section(model, checked):
-    chains = given(model, checked.results)
     formulas = {r.name: r.formula for r in checked.results}
     out = [r"\section{The source's formulas}",
            "Each formula is checked against the derivation; a name it uses that another formula defines "
@@ -158,9 +156,9 @@ def claims_section(model, checked):
         notes = [f"{VERDICT[r.verdict]}: {text(r.evidence)}"] + [text(n) for n in r.diagnosis]
         if r.suggestion:
             notes.append(f"did you mean {code(r.suggestion)}")
-        if r.name in chains:
+        if r.given:
             notes.append("holds only given the true " + ", ".join(
-                f"{code(b)} (its own formula {code(formulas[b])} fails here)" for b in chains[r.name]))
+                f"{code(b)} (its own formula {code(formulas[b])} fails here)" for b in r.given))
         out.append(f"{code(r.name)} & {code(r.formula)} & " + r" \newline ".join(notes) + r" \\")
     return out + [r"\bottomrule", r"\end{longtable}"]
 
@@ -217,7 +215,7 @@ def transposes(m):
            "what stands before the differential is identified, and the gradient is its transpose."]
     for t in targets:
         out.append(f"\\par\\medskip\\textbf{{The terms in $\\mathrm{{d}}{math(t)}$:}}\\par")
-        out += [step(("\\cont " if ln.math.startswith("= ") else "") + transposed_fractions(ln.math), ln.why)
+        out += [step(("\\cont " if ln.math.startswith("= ") else "") + ln.math, ln.why)
                 for ln in Chain(d, last, expr, t, "latex").lines]
         out.append(step(f"\\nabla_{{{math(t)}}} J = \\left(\\frac{{\\partial J}}{{\\partial {math(t)}}}\\right)^{{\\top}} "
                         f"= {math(d.gradient(t, 'compact'))}", "the gradient: the transpose of dJ/dX"))

@@ -3,10 +3,10 @@
 MARK = {"holds": "holds", "fails": "FAILS", "error": "ERROR", "inconclusive": "inconclusive"}
 
 
-def format_report(report, given=None):
-    """``given``: {claim: claims whose TRUE value its 'holds' relied on, their own formula failing}
-    (``checking.chains.given``)."""
-    given = given or {}
+def format_report(report):
+    """Each claim with its verdict and evidence; where a 'holds' relied on the TRUE value of a
+    claim whose own formula fails (``ClaimResult.given``), the report says the chain breaks."""
+    given = {r.name: r.given for r in report.results if r.given}
     formulas = {r.name: r.formula for r in report.results}
     loss = f" under loss {report.loss}" if report.loss else ""
     lines = [f"model {report.model}{loss} (seed {report.seed})"]

@@ -89,23 +89,8 @@ def statement(s):
 
 
 def math(expr):
-    """An expression in LaTeX, a transposed fraction put in parentheses first."""
-    return transposed_fractions(to_text(expr, "latex"))
-
-
-def transposed_fractions(s):
-    """\\frac{a}{b}^{\\top} → \\left(\\frac{a}{b}\\right)^{\\top} (the printer sets the ᵀ on the bar)."""
-    out, i = [], 0
-    while True:
-        j = s.find("\\frac{", i)
-        if j < 0:
-            return "".join(out) + s[i:]
-        end = _group_end(s, _group_end(s, j + 5) + 1)
-        if s.startswith("^{\\top}", end + 1):
-            out.append(s[i:j] + "\\left(" + transposed_fractions(s[j:end + 1]) + "\\right)")
-        else:
-            out.append(s[i:end + 1])
-        i = end + 1
+    """An expression in LaTeX (the printer groups a transposed fraction itself)."""
+    return to_text(expr, "latex")
 
 
 def _group_end(s, start):
