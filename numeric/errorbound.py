@@ -151,14 +151,13 @@ def _trace(model, e):
 
 
 def _power(model, e):
-    """ε(bᵖ) = |p bᵖ⁻¹| ε(b) + |bᵖ| for a constant p."""
+    """ε(bᵖ) = |p bᵖ⁻¹| ε(b) + |bᵖ log b| ε(p) + |bᵖ|  (p a number, a size or a variable)."""
     b, p = e.args
-    if p.free_symbols:
-        raise NoErrorModel("no rounding-error model for a power with a variable exponent")
     if p == 1:
         return model(b)
-    propagated = None if model(b) is None else sp.Abs(p * b ** (p - 1)) * model(b)
-    return total([propagated, sp.Abs(e)])
+    through_base = None if model(b) is None else absval(p * b ** (p - 1)) * model(b)
+    through_exponent = None if model(p) is None else absval(e * sp.log(b)) * model(p)
+    return total([through_base, through_exponent, absval(e)])
 
 
 def _hadamard_power(model, e):

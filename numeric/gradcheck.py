@@ -233,7 +233,7 @@ def bound_of(expr):
     try:
         bound = rounding_bound(expr)
     except NoErrorModel:
-        bound = FALLBACK_RTOL / UNIT_ROUNDOFF * absval(expr)
+        bound = (sp.MatMul if expr.is_Matrix else sp.Mul)(sp.Float(FALLBACK_RTOL / UNIT_ROUNDOFF), absval(expr))
     if bound is None:
         return sp.ZeroMatrix(*expr.shape) if expr.is_Matrix else sp.Integer(0)
     return bound

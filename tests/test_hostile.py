@@ -367,3 +367,22 @@ def test_a_closed_pipe_is_not_a_traceback():
         err = proc.stderr.read().decode()
         proc.wait(timeout=60)
     assert "Traceback" not in err and proc.returncode in (0, 1, 2)
+
+
+SLOW_BEFORE = {   # short inputs that ran for minutes, allocated gigabytes or recursed too deeply
+    "a power of degree 200": BASE.replace('A = "sigmoid(w.T @ X)"', 'A = "sigmoid(w.T @ X) ** 200 / (sigmoid(w.T @ X) + 1) ** 199"'),
+    "a claim's own outer product": BASE.replace('dw = "X @ (A - Y).T / m"', 'dw = "X @ ones(m, m) @ (A - Y).T / m / m"'),
+    "a symbolic exponent": BASE.replace('J = "', 'J = "2 ** (m - 7) * ').replace('dw = "X @', 'dw = "2 ** (m - 7) * X @'),
+    "a comparison on binary data": BASE.replace('dw = "X @ (A - Y).T / m"', 'dw = "X @ (A - (Y >= 0)).T / m"'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SLOW_BEFORE))
+def test_inputs_that_used_to_run_away_finish(tmp_path, case):
+    path = tmp_path / "model.toml"
+    path.write_text(SLOW_BEFORE[case])
+    for command in (["derive", "--steps"], ["check", "--json"], ["verify"]):
+        done = subprocess.run([sys.executable, "-m", "tracegrad", command[0], str(path), *command[1:]],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode in (0, 1, 2), (case, command, done.stderr)
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 1, (case, done.stderr)
