@@ -209,7 +209,7 @@ def _exact(model, e):
 def representable(c):
     """Whether the number ``c`` is a float64 exactly."""
     try:
-        return c.is_Rational and sp.Rational(float(c)) == c or c.is_Float and sp.Float(float(c), 53) == c
+        return (c.is_Rational or c.is_Float) and sp.Rational(float(c)) == sp.Rational(c)
     except (OverflowError, TypeError, ValueError):
         return False
 
@@ -226,6 +226,8 @@ def _sum(model, e):
 
 def exact_scale(c):
     """Whether multiplying by the number c is exact: c = ±2ᵏ."""
+    if c.is_Float and representable(c):
+        c = sp.Rational(c)
     if not (c.is_Rational and c != 0):
         return False
     p, q = abs(int(c.p)), int(c.q)
@@ -380,7 +382,7 @@ def _summation(model, e):
     count = math.prod(hi - lo + 1 for _, lo, hi in e.limits)
     err = model(e.function)
     return total([None if err is None else sp.Sum(err, *e.limits),
-                  times(sp.sqrt(count - 1), sp.Sum(sp.Abs(e.function), *e.limits))])
+                  times(sp.sqrt(count - 1), sp.Sum(model.abs(e.function), *e.limits))])
 
 
 def _choice(model, e):
@@ -436,6 +438,11 @@ def _upper_block(model, e):
     return sp.BlockMatrix([parts[i * cols:(i + 1) * cols] for i in range(rows)])
 
 
+def _upper_sum(model, e):
+    """|Σₖ aₖ| ≤ Σₖ |aₖ|."""
+    return sp.Sum(model.abs(e.function), *e.limits)
+
+
 def _upper_symbol(model, e):
     return model.magnitudes[e]
 
@@ -443,7 +450,7 @@ def _upper_symbol(model, e):
 UPPER = Dispatch("magnitude bound of a tangent", {
     sp.MatAdd: _upper_args, sp.Add: _upper_args, sp.HadamardProduct: _upper_args, sp.Mul: _upper_args,
     sp.MatMul: _upper_args, sp.Transpose: _upper_args, sp.Trace: _upper_args,
-    MatrixElement: _upper_part, sp.MatrixSlice: _upper_part, sp.BlockMatrix: _upper_block,
+    MatrixElement: _upper_part, sp.MatrixSlice: _upper_part, sp.BlockMatrix: _upper_block, sp.Sum: _upper_sum,
     sp.ImmutableDenseMatrix: lambda model, e: sp.ImmutableDenseMatrix(e.rows, e.cols, [model.abs(x) for x in e]),
     sp.MatrixSymbol: _upper_symbol, sp.Symbol: _upper_symbol,
 })

@@ -107,6 +107,8 @@ class Landscape:
         self.outputs = [cost, *self.branch_exprs, *map(self.bound_of, self.branch_exprs),
                         *(step or (sp.Integer(0), sp.Integer(0)))]
         self.cost_index, self.look_outputs = 0, range(len(self.outputs))
+        self.step_outputs = [len(self.outputs) - 2, len(self.outputs) - 1]
+        self.every_scale = {mu: 1.0 for mu in self.bounds.scales.values()}
 
     @property
     def program(self):
@@ -121,14 +123,22 @@ class Landscape:
 
     def run_forward(self, point):
         """The program run at ``point`` for the branch arguments only (no bounds)."""
-        return self.program.run(point, range(1, 1 + self.kinks))
+        return self.program.run({**point, **self.every_scale}, range(1, 1 + self.kinks))
 
     def look(self, point, state=None):
         """The program run at ``point`` for what the landscape needs (a state to read or resume);
         ``state``: a run at the same point to continue from."""
         if state is None:
-            return self.program.run(point, self.look_outputs)
+            return self.program.run({**point, **self.every_scale}, self.look_outputs)
         return self.program.resume(state, self.look_outputs)
+
+    def block_step(self, state, x):
+        """(T(J), D(J)) for a direction that moves ``x`` alone (|v_x| ≤ 1, the rest fixed)."""
+        if not self.step_model:
+            return None
+        alone = {mu: float(y == x) for y, mu in self.bounds.scales.items()}
+        size, error = self.program.rerun(state, alone, self.step_outputs)
+        return float(np.sum(np.real(size))), float(np.sum(np.real(error)))
 
     def branch_values(self, state):
         return self.program.outputs(state, range(1, 1 + self.kinks))
@@ -143,7 +153,7 @@ class Landscape:
         tangent, for any direction with |v| ≤ 1 (None without a tangent model)."""
         if not self.step_model:
             return None
-        size, error = self.program.outputs(state, [2 * self.kinks + 1, 2 * self.kinks + 2])
+        size, error = self.program.outputs(state, self.step_outputs)
         return float(np.sum(np.real(size))), float(np.sum(np.real(error)))
 
     def on_kink(self, branches):
@@ -232,7 +242,7 @@ class GradientChecker(Landscape):
         values, errors, sizes = self.values(point, state)
         step = self.step(state)
 
-        def one(blocks, name, reference=None):
+        def one(blocks, name):
             v = {x: _direction(rng, np.shape(point[x])) for x in blocks}
             shares = {x: float(np.real(np.vdot(values[x], d))) for x, d in v.items()}
             predicted = sum(shares.values())
@@ -246,7 +256,8 @@ class GradientChecker(Landscape):
             scale = sum(float(np.vdot(sizes[x], a)) for x, a in magnitude.items())
             modelled = sum(errors[x] for x in v)
             n = sum(np.size(d) for d in v.values())
-            measuring = sum(step) if step is not None else FALLBACK_RTOL / UNIT_ROUNDOFF * abs(measured)
+            own_step = step if len(blocks) > 1 or step is None else self.block_step(state, blocks[0])
+            measuring = sum(own_step) if own_step is not None else FALLBACK_RTOL / UNIT_ROUNDOFF * abs(measured)
             bound = SAFETY * UNIT_ROUNDOFF * (modelled + np.sqrt(n) * scale + measuring + own)
             return self.judge(name, index, predicted, measured, bound, why, name), shares
 

@@ -18,7 +18,7 @@ from tracegrad.symbolic.dispatch import Dispatch
 from tracegrad.symbolic.functions import ELEMENT, Softmax, elementwise, scalar_body, step
 from tracegrad.symbolic.shapes import is_matrix, shape_of
 
-from .errorbound import REAL, NoErrorModel, RoundingModel, chain, total, transpose
+from .errorbound import REAL, NoErrorModel, RoundingModel, chain, times, total, transpose
 
 
 def like(x, name):
@@ -172,7 +172,9 @@ def _explicit(tm, e):
 
 
 def _index_sum(tm, e):
-    raise NoErrorModel("no tangent rule for a sum over an index")
+    """(Σₖ aₖ)˙ = Σₖ ȧₖ."""
+    d = tm(e.function)
+    return None if d is None else sp.Sum(d, *e.limits)
 
 
 TANGENTS = Dispatch("tangent of a complex step", {
@@ -193,15 +195,19 @@ class ProgramBounds:
     """Bounds over the program ``definitions`` (pairs (symbol, expression), in order), with the
     complex step moving the symbols ``moved``.  ``definitions`` afterwards holds, in order, the
     definitions of ε·N, τ·N = T(N) and δ·N = D(N) for every defined name N that has them;
-    ``error(expr)`` is ε of an expression over the program, ``step(expr)`` its (T, D).
+    ``error(expr)`` is ε of an expression over the program, ``step(expr)`` its (T, D) for a
+    direction with |v_X| ≤ μ_X (``scales``: the symbols μ_X, inputs of the bounds' program).
     ``fallback(expr)`` stands in for ε where an operation has no rule; the step has none."""
 
     def __init__(self, definitions, moved=(), fallback=None):
         self.model, self.fallback = RoundingModel(), fallback
-        leaves = {}
+        leaves, self.scales = {}, {}
         for x in moved:
+            # |v_X| ≤ μ_X: T and D are linear in the μ, so μ = 1 for X and 0 elsewhere gives the
+            # bounds of a direction that moves X alone
             leaves[x] = v = like(x, f"v·{x}")
-            self.model.memo[v] = self.model.magnitudes[v] = ones_like(x)
+            self.scales[x] = mu = sp.Symbol(f"μ·{x}", positive=True)
+            self.model.memo[v] = self.model.magnitudes[v] = times(mu, ones_like(x))
         self.tangent = Tangents(leaves)
         self.definitions, self.no_step = [], ""
         for symbol, expr in definitions:
