@@ -68,8 +68,12 @@ def sizes(model, widths=WIDTHS, m=M):
     return {model.dims[k]: v for k, v in named.items()}
 
 
-def hand_written(output, convention, values):
-    """The idiomatic numpy forward+backward: (J, {param name: gradient})."""
+BUGS = ("missing 1/m", "m - 1 for m", "0.2% scaling", "dropped activation derivative",
+        "transpose in a square layer", "wrong layer index", "wrong db axis")
+
+
+def forward(output, convention, values, xp=np):
+    """(J, P, cache) of the net, in the array module ``xp`` (numpy, jax.numpy, autograd.numpy)."""
     rows, layers = convention == "rows", sum(1 for k in values if k.startswith("W"))
     X, Y = values["X"], values["Y"]
     m = X.shape[0] if rows else X.shape[1]
@@ -78,27 +82,47 @@ def hand_written(output, convention, values):
         W, b = values[f"W{k}"], values[f"b{k}"]
         Z = A @ W + b if rows else (W @ A if convention == "columns" else W.T @ A) + b
         cache.append((A, Z))
-        A = np.maximum(Z, 0) if k < layers else Z
+        A = xp.maximum(Z, 0) if k < layers else Z
     if output == "softmax":
         axis = 1 if rows else 0
-        e = np.exp(A - A.max(axis=axis, keepdims=True))
+        e = xp.exp(A - A.max(axis=axis, keepdims=True))
         P = e / e.sum(axis=axis, keepdims=True)
-        J = -np.sum(Y * np.log(P)) / m
+        J = -xp.sum(Y * xp.log(P)) / m
     else:
-        P = 1 / (1 + np.exp(-A))
-        J = -np.sum(Y * np.log(P) + (1 - Y) * np.log(1 - P)) / m
-    dZ, grads = (P - Y) / m, {}
+        P = 1 / (1 + xp.exp(-A))
+        J = -xp.sum(Y * xp.log(P) + (1 - Y) * xp.log(1 - P)) / m
+    return J, P, cache
+
+
+def hand_written(output, convention, values, bug=None, layer=2, xp=np):
+    """The idiomatic numpy forward+backward: (J, {param name: gradient}); ``bug`` (one of
+    ``BUGS``) planted in the backward of layer ``layer`` (or in dZ of the output)."""
+    rows, layers = convention == "rows", sum(1 for k in values if k.startswith("W"))
+    X, Y = values["X"], values["Y"]
+    m = X.shape[0] if rows else X.shape[1]
+    scale = {"missing 1/m": m, "m - 1 for m": m / (m - 1)}.get(bug, 1)
+    J, P, cache = forward(output, convention, values, xp)
+    dZ, grads = scale * (P - Y) / m, {}
     for k in range(layers, 0, -1):
         A, Z = cache[k - 1]
+        if bug == "wrong layer index" and k == layer:
+            A = cache[k][0]                          # A[l] for A[l-1]
         W = values[f"W{k}"]
-        if k < layers:
+        if k < layers and not (bug == "dropped activation derivative" and k == layer):
             dZ = dZ * (Z > 0)
+        axis = (1 if rows else 0) if bug == "wrong db axis" and k == layer else (0 if rows else 1)
         if rows:
-            grads[f"W{k}"], grads[f"b{k}"], dA = A.T @ dZ, dZ.sum(0, keepdims=True), dZ @ W.T
+            grads[f"W{k}"], grads[f"b{k}"], dA = A.T @ dZ, dZ.sum(axis, keepdims=True), dZ @ W.T
         elif convention == "columns":
-            grads[f"W{k}"], grads[f"b{k}"], dA = dZ @ A.T, dZ.sum(1, keepdims=True), W.T @ dZ
+            grads[f"W{k}"], grads[f"b{k}"], dA = dZ @ A.T, dZ.sum(axis, keepdims=True), W.T @ dZ
         else:
-            grads[f"W{k}"], grads[f"b{k}"], dA = A @ dZ.T, dZ.sum(1, keepdims=True), W @ dZ
+            grads[f"W{k}"], grads[f"b{k}"], dA = A @ dZ.T, dZ.sum(axis, keepdims=True), W @ dZ
+        if bug == "wrong db axis" and k == layer:
+            grads[f"b{k}"] = grads[f"b{k}"].T
+        if bug == "0.2% scaling" and k == layer:
+            grads[f"W{k}"] = grads[f"W{k}"] * 1.002
+        if bug == "transpose in a square layer" and k == layer:
+            grads[f"W{k}"] = grads[f"W{k}"].T
         dZ = dA
     return J, grads
 
