@@ -2,6 +2,7 @@
 
     python benchmarks/mutate.py FILE --tests "tests/test_a.py tests/test_b.py"
                                 [--sample 60] [--seed 0] [--timeout SECONDS] [--list] [--json OUT]
+                                [--only 12,40]      # re-run given mutants (a report's #numbers)
 
 Each mutant changes one thing in FILE:
 
@@ -24,7 +25,12 @@ disk is never touched, so other work in the tree can go on).  Verdicts:
 The tests are first run on the unmutated file (they must pass); the default timeout is three
 times that run, at least 30 s.  The kill rate is killed / (killed + survived).  Survivors are
 listed with their line and change, to be triaged: a survivor that changes no behaviour is
-equivalent; any other one wants a test.  Run on demand, never in the test suite.
+equivalent; any other one wants a test (re-run it with ``--only``).  Mutant numbers depend only
+on FILE's text, so a sample is reproducible while the file is unchanged.  Run on demand, never
+in the test suite.  Example (the figures in BENCHMARKS.md):
+
+    python benchmarks/mutate.py numeric/errorbound.py \
+        --tests "tests/test_errorbound.py tests/test_gradcheck.py tests/test_numeric.py"
 """
 import argparse
 import ast
@@ -203,6 +209,7 @@ def main():
     ap.add_argument("--sample", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=None)
+    ap.add_argument("--only", help="comma-separated mutant numbers (#n in a report) to run instead of a sample")
     ap.add_argument("--list", action="store_true", help="list the sampled mutants and stop")
     ap.add_argument("--json", help="write every mutant and its verdict to this file")
     args = ap.parse_args()
@@ -212,6 +219,8 @@ def main():
     baseline_text = ast.unparse(tree)
     candidates = sites(tree)
     chosen = sorted(random.Random(args.seed).sample(range(len(candidates)), min(args.sample, len(candidates))))
+    if args.only:
+        chosen = sorted(int(i) for i in args.only.split(","))
     mutants = [Mutant(i, candidates[i][1], candidates[i][2], candidates[i][3]) for i in chosen]
     print(f"{target}: {len(candidates)} candidate mutants, {len(mutants)} sampled (seed {args.seed})")
     if args.list:
