@@ -237,15 +237,75 @@ def _pow(b, expr, env):
 
 def _matmul(b, expr, env):
     coeffs = [b.scalar(a, env) for a in expr.args if not a.is_Matrix]
-    mats = [b.slot(a, env) for a in expr.args if a.is_Matrix]
+    mats = []
+    for a in (a for a in expr.args if a.is_Matrix):
+        scale, inner = _scaled_ones(a)
+        if scale is not None:
+            coeffs.append(b.scalar(scale, env))
+        mats.append(inner)
     n = len(coeffs)
+    # an all-ones factor is a sum: 1 B and A 1 cost a sum and a broadcast, not a product
+    ones = tuple(isinstance(a, sp.OneMatrix) for a in mats)
 
     def matmul(*xs):
-        ms = xs[n:]
-        m = ms[0] if len(ms) == 1 else functools.reduce(_matmul2, ms) if any(map(np.iscomplexobj, ms)) \
-            else ms[0] @ ms[1] if len(ms) == 2 else np.linalg.multi_dot(ms)
+        m = _chain(xs[n:], ones)
         return _prod(*xs[:n]) * m if n else m
-    return b.emit(matmul, coeffs + mats, expr)
+
+    def first_order(old, *xs):
+        """``matmul`` when the imaginary parts are infinitesimal and ``old`` is the real value:
+        old + i Σₖ (the product with factor k's imaginary part, the others' real parts)."""
+        real = [np.real(x) for x in xs]
+        imag = None
+        for k, x in enumerate(xs):
+            if np.iscomplexobj(x):
+                term = matmul(*real[:k], np.ascontiguousarray(np.imag(x)), *real[k + 1:])
+                imag = term if imag is None else imag + term
+        return old if imag is None else old + 1j * imag
+    matmul.first_order = first_order
+    return b.emit(matmul, coeffs + [b.slot(a, env) for a in mats], expr)
+
+
+def _scaled_ones(a):
+    """(c, 1) for a factor c·1 (all ones, scaled), else (None, a)."""
+    if isinstance(a, sp.MatMul):
+        coeff, mats = a.as_coeff_matrices()
+        if len(mats) == 1 and isinstance(mats[0], sp.OneMatrix):
+            return coeff, mats[0]
+    return None, a
+
+
+def _chain(ms, ones):
+    """The product of ``ms`` (``ones[i]``: factor i is all ones).  Without ones: ``_product``.
+    With them, left to right (right to left when only the last factor is ones), each all-ones
+    factor applied as a sum: A 1 is A's row sums and 1 B is B's column sums, broadcast."""
+    if not any(ones):
+        return _product(ms)
+    if ones[-1] and not ones[0]:
+        return _chain([m.T for m in reversed(ms)], ones[::-1]).T
+    out, lazy = None, None           # lazy: out is (rows, scale) × all ones, not built yet
+    for m, one in zip(ms, ones):
+        rows, cols = m.shape
+        if out is None and lazy is None:
+            out, lazy = (None, (rows, 1.0)) if one else (m, None)
+        elif lazy is not None:
+            r, k = lazy
+            out, lazy = (None, (r, k * rows)) if one else \
+                (np.broadcast_to(k * np.sum(m, axis=0, keepdims=True), (r, cols)), None)
+        elif one:
+            out = np.broadcast_to(np.sum(out, axis=1, keepdims=True), (out.shape[0], cols))
+        else:
+            out = _matmul2(out, m)
+    if lazy is not None:
+        out = np.full((lazy[0], ms[-1].shape[1]), lazy[1])
+    return out
+
+
+def _product(ms):
+    if len(ms) == 1:
+        return ms[0]
+    if any(map(np.iscomplexobj, ms)):
+        return functools.reduce(_matmul2, ms)
+    return ms[0] @ ms[1] if len(ms) == 2 else np.linalg.multi_dot(ms)
 
 
 def _matmul2(a, b):
@@ -390,8 +450,9 @@ RULES = Dispatch("numeric compilation", {
     sp.Trace: _op(np.trace),
     sp.Determinant: _op(np.linalg.det),
     MatrixElement: _element,
-    sp.OneMatrix: _sized(lambda r, c: np.ones((r, c))),
-    sp.ZeroMatrix: _sized(lambda r, c: np.zeros((r, c))),
+    # read-only broadcast views: no allocation, and nothing writes into a register
+    sp.OneMatrix: _sized(lambda r, c: np.broadcast_to(1.0, (r, c))),
+    sp.ZeroMatrix: _sized(lambda r, c: np.broadcast_to(0.0, (r, c))),
     sp.Identity: _sized(np.eye),
     sp.MatrixSlice: _slice,
     sp.BlockMatrix: _block,
@@ -422,7 +483,7 @@ RULES = Dispatch("numeric compilation", {
     sp.atan: _ufunc(np.arctan),
     sp.floor: _ufunc(lambda x: np.floor(np.real(x))),  # sizes of stepped slices
     sp.ceiling: _ufunc(lambda x: np.ceil(np.real(x))),
-    sp.Abs: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x)),
+    sp.Abs: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x) if np.iscomplexobj(x) else np.abs(x)),
     magnitude: _ufunc(lambda x: np.where(np.real(x) < 0, -x, x) if np.iscomplexobj(x) else np.abs(x)),
     sp.re: _ufunc(np.real),
     sp.sign: _ufunc(lambda x: np.sign(np.real(x))),
@@ -449,12 +510,16 @@ RULES = Dispatch("numeric compilation", {
 
 class CompiledGroup:
     """``fn(values)`` evaluates every expression of ``fn.exprs`` in one pass (a tuple of results):
-    equal subexpressions of different expressions are computed once."""
+    equal subexpressions of different expressions are computed once.  ``definitions``, pairs
+    (symbol, expression) in order, make a straight-line program: each symbol stands for the value
+    of its expression wherever later definitions or the expressions use it."""
 
-    def __init__(self, exprs):
+    def __init__(self, exprs, definitions=()):
         b = _Builder()
         outs = []
         try:
+            for symbol, expr in definitions:
+                b.memo[(symbol, ())] = b.slot(expr, {})
             for expr in exprs:
                 out = b.slot(expr, {})
                 if expr.is_Matrix:
@@ -466,6 +531,13 @@ class CompiledGroup:
         self.exprs, self._outs = tuple(exprs), tuple(outs)
         self._size, self._code = b.count, tuple(b.code)
         self._scalars, self._matrices = tuple(b.scalars), tuple(b.matrices)
+        self._producer = {out: k for k, (out, _, _, _) in enumerate(self._code)}
+        self._needed = {}
+        self._nodes = {slot: key[0] for key, slot in b.memo.items() if len(key) == 2 and not key[1]}
+
+    def node(self, k):
+        """The expression instruction ``k`` computes (for profiles), or None."""
+        return self._nodes.get(self._code[k][0])
 
     @property
     def instructions(self):
@@ -475,8 +547,25 @@ class CompiledGroup:
     def __call__(self, values):
         return self.outputs(self.run(values))
 
-    def run(self, values):
-        """Every register after one full pass (``outputs`` reads the results off it)."""
+    def needed(self, which=None):
+        """Indices of the instructions that the outputs ``which`` (indices; all if None) need."""
+        key = None if which is None else tuple(sorted(which))
+        if key not in self._needed:
+            if key is None:
+                self._needed[key] = range(len(self._code))
+            else:
+                seen, todo = set(), [self._outs[k] for k in key]
+                while todo:
+                    k = self._producer.get(todo.pop())
+                    if k is not None and k not in seen:
+                        seen.add(k)
+                        todo.extend(self._code[k][2])
+                self._needed[key] = sorted(seen)
+        return self._needed[key]
+
+    def run(self, values, which=None):
+        """Every register after one pass (``outputs`` reads the results off it); with ``which``
+        (output indices), only the instructions those outputs need (``resume`` does the rest)."""
         find = _finder(values)
         regs = [None] * self._size
         for slot, sym in self._scalars:
@@ -496,37 +585,57 @@ class CompiledGroup:
         for slot, sym in self._scalars:
             if regs[slot] is None:
                 raise TracegradError(f"missing value for symbol {sym.name}")
-        return self._execute(regs, inputs, None)
+        return self._execute(regs, inputs, None, self.needed(which))
 
-    def rerun(self, state, changes):
-        """Results of ``run`` with some matrix symbols given new values: only the instructions
-        downstream of them run again (a complex step in one block leaves the rest real)."""
+    def resume(self, state, which=None):
+        """``state`` (from ``run``) with the instructions the outputs ``which`` need done as well."""
+        regs, inputs = state
+        return self._execute(regs, inputs, None, [k for k in self.needed(which) if regs[self._code[k][0]] is None])
+
+    def rerun(self, state, changes, which=None, first_order=False):
+        """Results of ``run`` with some symbols given new values: only the instructions downstream
+        of them (and needed by the outputs ``which``) run again (a complex step in one block
+        leaves the rest real).  Returns the outputs ``which`` (all if None).  ``first_order``:
+        the changes are the state's values plus infinitesimal imaginary parts (a complex step),
+        so a matrix product keeps its real part and forms only the first-order imaginary part."""
         regs, inputs, touched = list(state[0]), set(state[1]), set()
         for slot, sym, _ in self._matrices:
             if sym in changes:
                 regs[slot] = a = _matrix_value(sym, changes[sym])
                 inputs.add(id(a))
                 touched.add(slot)
-        return self.outputs(self._execute(regs, inputs, touched))
+        for slot, sym in self._scalars:
+            if sym in changes:
+                regs[slot] = _scalar_value(sym, changes[sym])
+                touched.add(slot)
+        return self.outputs(self._execute(regs, inputs, touched, self.needed(which), first_order), which)
 
-    def _execute(self, regs, inputs, touched):
-        """Run the code (only what reads a ``touched`` slot, when given) into ``regs``."""
+    def _execute(self, regs, inputs, touched, order, first_order=False):
+        """Run the instructions ``order`` (only what reads a ``touched`` slot, when given)."""
         name = type(self.exprs[0]).__name__ if self.exprs else ""
+        code = self._code
         try:
             # log 0, overflow, 0/0 give inf or nan, never a warning: callers judge finiteness
             with np.errstate(all="ignore"):
-                for out, fn, args, name in self._code:
+                for k in order:
+                    out, fn, args, name = code[k]
                     if touched is None or not touched.isdisjoint(args):
-                        regs[out] = fn(*[regs[a] for a in args])
+                        if first_order and hasattr(fn, "first_order") and regs[out] is not None and \
+                                not np.iscomplexobj(regs[out]):
+                            regs[out] = fn.first_order(regs[out], *[regs[a] for a in args])
+                        else:
+                            regs[out] = fn(*[regs[a] for a in args])
                         if touched is not None:
                             touched.add(out)
         except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
             raise TracegradError(f"cannot evaluate {name}: {str(e).splitlines()[0]}") from None
         return regs, inputs
 
-    def outputs(self, state):
+    def outputs(self, state, which=None):
+        """The results (of the outputs ``which``, by index, if given) from a state."""
         regs, inputs = state
-        return tuple(_result(regs[out], expr, inputs) for out, expr in zip(self._outs, self.exprs))
+        picked = range(len(self._outs)) if which is None else which
+        return tuple(_result(regs[self._outs[k]], self.exprs[k], inputs) for k in picked)
 
 
 def _result(value, expr, inputs):
@@ -545,8 +654,8 @@ class CompiledExpression(CompiledGroup):
         super().__init__((expr,))
         self.expr, self.is_matrix = expr, bool(expr.is_Matrix)
 
-    def outputs(self, state):
-        return super().outputs(state)[0]
+    def outputs(self, state, which=None):
+        return super().outputs(state, which)[0]
 
 
 def _result_check(expr):
@@ -616,9 +725,10 @@ def _compiled(expr):
     return CompiledExpression(expr)
 
 
-def compile_group(exprs):
-    """Compile several SymPy expressions into one pass that shares their common parts."""
-    return CompiledGroup(tuple(_as_expr(e) for e in exprs))
+def compile_group(exprs, definitions=()):
+    """Compile several SymPy expressions into one pass that shares their common parts
+    (``definitions``: the straight-line program they are written over, see ``CompiledGroup``)."""
+    return CompiledGroup(tuple(_as_expr(e) for e in exprs), tuple(definitions))
 
 
 def compile_expression(expr):

@@ -57,8 +57,8 @@ def test_coverage_points_switch_every_unit_on_and_off():
     m = next(iter(example_dims(VARDHAN)))
     for point, _, _ in chosen:
         assert point[m] > 1
-        for z in CHECKER.branch_exprs:
-            active = np.asarray(evaluate(z, point)) > 0
+        for z in CHECKER.branch_values(CHECKER.run_forward(point)):
+            active = np.asarray(z) > 0
             assert active.any(axis=1).all() and (~active).any(axis=1).all()
     square = chosen[-1][0]
     assert square[VARDHAN.dims["n1"]] == square[VARDHAN.dims["n2"]]
@@ -73,7 +73,9 @@ def test_no_false_alarms_on_correct_gradients():
 def test_every_bug_class_is_detected():
     results = detections(VARDHAN, seed=0)
     assert {r.bug for r in results} == {"missing 1/m", "m - 1 for m", "0.2% scaling",
-                                        "dropped activation derivative", "transpose in a square layer"}
+                                        "dropped activation derivative", "transpose in a square layer",
+                                        "wrong layer index", "wrong db axis"}
+    assert len(results) == 42
     missed = [r for r in results if not r.detected]
     assert not missed
 
@@ -130,7 +132,8 @@ def test_central_difference_fallback_agrees_and_detects_kinks():
     measured, own = CHECKER.central(point, v)
     assert abs(measured - predicted) <= 8 * UNIT_ROUNDOFF * own + 1e-9 * abs(predicted)
     assert abs(measured - predicted) > 0          # a real finite difference, not the complex step
-    z = np.asarray(evaluate(CHECKER.branch_exprs[-1], point))   # Z1 = W1ᵀX + b1 1ᵀ
+    assert CHECKER.branch_exprs[0] == VARDHAN.forward_names()["Z1"]
+    z = np.asarray(CHECKER.branch_values(CHECKER.run_forward(point))[0])   # Z1 = W1ᵀX + b1 1ᵀ
     b1 = VARDHAN.symbols["b1"]
     near = {**point, b1: point[b1] - z[:, :1] + 1e-9}           # Z1[:, 0] just above the kink
     from tracegrad.numeric.gradcheck import Kink
@@ -146,3 +149,41 @@ def test_explain_names_transposes_and_masks():
     assert "missing 1[z > 0]" in explain(true.ravel(), masked.ravel())
     assert "extra 1[z > 0]" in explain(masked.ravel(), true.ravel())
     assert "(m/(m − 1))" in explain(true.ravel() * 7 / 6, true.ravel(), {"m": 7})
+
+
+def test_size_sets_vary_every_dimension_independently():
+    """No two dimension expressions keep their difference or ratio from one size set to the next,
+    none coincide in the second, and the second stays small — for every built-in model, whatever
+    the first sizes (the model's, distinct ones, or equal ones)."""
+    from tracegrad.checking.points import size_expressions
+    for name in tracegrad.builtin_names():
+        model = tracegrad.load(name)
+        exprs = size_expressions(model)
+        for chosen in (None, {d: 7 for d in model.dims}, {d: 100 + 3 * i for i, d in enumerate(model.dims)}):
+            first, second = size_sets(model, chosen)
+            assert max(second.values()) <= 8 + 2 * len(model.dims) + 8
+            for i, e1 in enumerate(exprs):
+                for e2 in exprs[i + 1:]:
+                    if (e1 - e2).is_number:
+                        continue
+                    a1, a2, b1, b2 = (int(e.xreplace(s)) for s in (first, second) for e in (e1, e2))
+                    assert a1 - a2 != b1 - b2 and a1 * b2 != a2 * b1 and b1 != b2, (name, e1, e2, first, second)
+
+
+@pytest.mark.parametrize("name", ["vardhan", "ng", "pytorch", "sudeep", "dlai", "seed-question"])
+def test_a_claim_off_by_a_relation_of_two_dims_never_holds(name):
+    """For seeded random pairs of dimensions d1 ≠ d2, a true meaning times (d1 − d2 + c) or
+    d1·a2/(d2·a1) — factors that equal 1 at the first size set — fails at the second set."""
+    model = tracegrad.load(name)
+    first = {d.name: v for d, v in size_sets(model)[0].items()}
+    names = list(model.dims)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    meanings = list(model.meanings.items())
+    claims = {}
+    for k, (q, text) in enumerate(meanings[:8]):
+        d1, d2 = rng.choice(names, 2, replace=False)
+        a1, a2 = first[d1], first[d2]
+        factor = f"({d1} - {d2} + {1 - (a1 - a2)})" if k % 2 else f"({d1} * {a2}) / ({d2} * {a1})"
+        claims[q] = f"({text}) * {factor}"
+    report = model.check(claims=claims)
+    assert report.results and all(r.verdict == "fails" for r in report.results), str(report)

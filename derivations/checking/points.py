@@ -1,5 +1,13 @@
 """Seeded test points: distinct sizes for every dimension, data of the kind each input holds;
-for gradient checks, points chosen for coverage (every ReLU unit both on and off)."""
+for gradient checks, points chosen for coverage (every ReLU unit both on and off).
+
+Size sets: the model's (or the user's) sizes, then a small set in which every dimension moves
+independently of every other: no two dimensions (nor two dimension expressions such as
+``s1 + 1``) keep their difference or their ratio from the first set, so a formula that divides by
+the wrong dimension, or is off by d1 − d2 + c, cannot hold at both.
+"""
+import functools
+import itertools
 import math
 
 import numpy as np
@@ -10,13 +18,15 @@ from tracegrad.symbolic.shapes import shape_of
 
 DEFAULT_SIZES = (5, 4, 3, 6, 7, 2, 8, 9, 10, 11, 12, 13)
 SEEDS_PER_SIZE_SET = 2
+SMALL_POINT = 50_000        # numbers in a point up to which each size set gets SEEDS_PER_SIZE_SET points
 ATTEMPTS = 400              # candidate points drawn (seeded) before settling for partial coverage
 ATTEMPT_NUMBERS = 4e7       # ... fewer for big points: at most this many random numbers drawn
-MAX_CONDITIONING = 1e8      # κ_J above this (u·κ_J > 1e-8): an output is saturated
+MAX_CONDITIONING = 1e8      # κ above this (u·κ > 1e-8): an output is saturated
+SIZE_SEED = 20_260_101      # the independent size set is the same for every seed
 
 
-def size_sets(model, sizes=None):
-    """Two size assignments: the model's (or the user's), and every size one larger."""
+def first_sizes(model, sizes=None):
+    """The user's sizes, else the model's [sizes], else distinct small defaults."""
     chosen = {model.dims[k] if isinstance(k, str) else k: v for k, v in (sizes or {}).items()}
     first = {}
     for d in model.dims.values():
@@ -26,7 +36,62 @@ def size_sets(model, sizes=None):
             first[d] = model.sizes[d]
         else:
             first[d] = next(v for v in DEFAULT_SIZES if v not in first.values())
-    return [first, {d: v + 1 for d, v in first.items()}]
+    return first
+
+
+def size_expressions(model):
+    """The dimensions and every other dimension expression a shape uses (``s1 + 1``)."""
+    found = dict.fromkeys(model.dims.values())
+    for s in model.symbols.values():
+        if isinstance(s, sp.MatrixSymbol):
+            for d in s.shape:
+                d = sp.sympify(d)
+                if d.free_symbols:
+                    found.setdefault(d)
+    return list(found)
+
+
+def independent_sizes(model, first):
+    """Small sizes in which no two dimension expressions keep the difference or the ratio they
+    have in ``first`` and no two of them coincide: layers from 8 up, examples above them (so
+    that every unit can be on for some examples and off for others); found by a seeded search,
+    the same for every call."""
+    return dict(_independent(model, tuple(first.items())))
+
+
+@functools.lru_cache(maxsize=64)
+def _independent(model, first):
+    first = dict(first)
+    examples = example_dims(model)
+    dims = [d for d in model.dims.values() if d not in examples] + [d for d in model.dims.values() if d in examples]
+    exprs = [sp.lambdify(dims, e) for e in size_expressions(model)]
+    pairs = [(f1, f2) for (e1, f1), (e2, f2) in itertools.combinations(zip(size_expressions(model), exprs), 2)
+             if not (e1 - e2).is_number]
+    at_first = [first[d] for d in dims]
+    layers = len(dims) - len(examples)
+    top = 8 + layers + 4
+    rng = np.random.default_rng(SIZE_SEED)
+    best, fewest = None, math.inf
+    for _ in range(2000):
+        values = [int(v) for v in (*rng.choice(range(8, top), layers, replace=False),
+                                   *rng.choice(range(top, top + 4), len(examples), replace=False))]
+        bad = 0
+        for f1, f2 in pairs:
+            x1, x2, y1, y2 = f1(*at_first), f2(*at_first), f1(*values), f2(*values)
+            bad += (x1 - x2 == y1 - y2) + (x1 * y2 == x2 * y1) + (y1 == y2)
+        if bad < fewest:
+            best, fewest = values, bad
+            if not bad:
+                break
+    chosen = dict(zip(dims, best))
+    return tuple((d, chosen[d]) for d in model.dims.values())
+
+
+def size_sets(model, sizes=None):
+    """Two size assignments: the model's (or the user's), and small ones varying every
+    dimension independently of the first (``independent_sizes``)."""
+    first = first_sizes(model, sizes)
+    return [first, independent_sizes(model, first)]
 
 
 def example_dims(model):
@@ -46,6 +111,12 @@ def square_sizes(model, first):
     sides = sorted(v for d, v in first.items() if d not in examples and v > 1) or [3]
     side = sides[(len(sides) - 1) // 2]
     return {d: (v if d in examples else side) for d, v in first.items()}
+
+
+def numbers(model, dims):
+    """How many numbers a point at sizes ``dims`` holds."""
+    return sum(math.prod(int(sp.sympify(d).xreplace(dims)) for d in s.shape)
+               for s in model.symbols.values() if isinstance(s, sp.MatrixSymbol))
 
 
 def draw(kind, rows, cols, rng, scale=1.0):
@@ -69,8 +140,10 @@ def draw(kind, rows, cols, rng, scale=1.0):
 
 def draw_point(model, dims, rng):
     """One point: weight matrices scaled by 1/√fan as in He/Glorot initialisation, so that deep
-    or wide layers do not saturate; bias vectors small but never zero, so that units switch on
-    for some examples and off for others."""
+    or wide layers do not saturate, and most of their row and column means taken out (a random
+    60–90 %, never all: no sum over a weight matrix vanishes), so that the units of a layer fed
+    by nonnegative (ReLU) inputs do not share one large offset; bias vectors small but never
+    zero — units switch on for some examples and off for others."""
     point = dict(dims)
     for name, symbol in model.symbols.items():
         if isinstance(symbol, sp.MatrixSymbol):
@@ -80,7 +153,12 @@ def draw_point(model, dims, rng):
             scale = 1.0
             if symbol in model.params:
                 scale = min(1.0, np.sqrt(3 / max(rows, cols))) if min(rows, cols) > 1 else 0.25
-            point[symbol] = draw(model.kinds.get(name, "real"), rows, cols, rng, scale)
+            value = draw(model.kinds.get(name, "real"), rows, cols, rng, scale)
+            if symbol in model.params and min(rows, cols) > 1:
+                a, b = rng.uniform(0.6, 0.9, 2)
+                value = value - a * value.mean(axis=0, keepdims=True)
+                value = value - b * value.mean(axis=1, keepdims=True)
+            point[symbol] = value
         else:
             point[symbol] = float(rng.uniform(0.5, 1.5))
     return point
@@ -92,12 +170,10 @@ def draw_points(model, seed, sizes=None):
             for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
 
 
-def coverage_problem(checker, point, examples):
-    """Why ``point`` is a weak test point ('' when it is a good one): a ReLU unit on for every
-    example or for none, an example with no active unit, a saturated output, a kink."""
-    landscape = checker.landscape(point)
-    branches = checker.branches(point, landscape)
-    for expr, (z, _) in zip(checker.branch_exprs, branches):
+def unit_coverage(landscape, state, examples):
+    """'' or why the branch arguments in ``state`` make a weak test point: a ReLU unit on for
+    every example or for none, an example with no active unit."""
+    for expr, z in zip(landscape.branch_exprs, landscape.branch_values(state)):
         active = np.real(z) > 0
         rows, cols = shape_of(expr)
         if cols in examples or rows in examples:
@@ -108,12 +184,24 @@ def coverage_problem(checker, point, examples):
                 return "an example has no active unit in a hidden layer"
         elif active.size > 1 and (active.all() or not active.any()):
             return "a hidden layer is all on or all off"
-    if checker.conditioning(point, landscape) > MAX_CONDITIONING:
+    return ""
+
+
+def coverage_problem(landscape, point, examples):
+    """Why ``point`` is a weak test point ('' when it is a good one): a ReLU unit on for every
+    example or for none, an example with no active unit, a saturated output, a kink.  The
+    forward pass decides the first two; only a point that passes them pays for its bounds."""
+    state = landscape.run_forward(point)
+    problem = unit_coverage(landscape, state, examples)
+    if problem:
+        return problem
+    state = landscape.look(point, state)
+    if landscape.conditioning(state) > MAX_CONDITIONING:
         return "an output is saturated"
-    return checker.on_kink(point, branches)
+    return landscape.on_kink(landscape.branches(state))
 
 
-def covered_point(model, checker, dims, seed, *where):
+def covered_point(model, landscape, dims, seed, *where):
     """The first of ``ATTEMPTS`` seeded candidates at sizes ``dims`` with no coverage problem:
     (point, attempts, problem or '')."""
     examples = example_dims(model)
@@ -121,20 +209,23 @@ def covered_point(model, checker, dims, seed, *where):
     if single:
         point = draw_point(model, dims, np.random.default_rng([seed, *where, 0]))
         return point, 1, f"one example ({single[0]} = 1) hides a missing 1/{single[0]}"
-    numbers = sum(math.prod(int(sp.sympify(d).xreplace(dims)) for d in s.shape)
-                  for s in model.symbols.values() if isinstance(s, sp.MatrixSymbol))
-    for attempt in range(int(min(ATTEMPTS, max(10, ATTEMPT_NUMBERS // max(numbers, 1))))):
+    for attempt in range(int(min(ATTEMPTS, max(10, ATTEMPT_NUMBERS // max(numbers(model, dims), 1))))):
         point = draw_point(model, dims, np.random.default_rng([seed, *where, attempt]))
-        problem = coverage_problem(checker, point, examples)
+        problem = coverage_problem(landscape, point, examples)
         if not problem:
             break
     return point, attempt + 1, problem
 
 
+def verify_sets(model, sizes=None):
+    """[(sizes, points)] for ``verify``: the first size set (two points, one when it is big), the
+    independent small set and a square version of it (two points each)."""
+    first, second = size_sets(model, sizes)
+    seeds = SEEDS_PER_SIZE_SET if numbers(model, first) <= SMALL_POINT else 1
+    return [(first, seeds), (second, SEEDS_PER_SIZE_SET), (square_sizes(model, second), SEEDS_PER_SIZE_SET)]
+
+
 def coverage_points(model, checker, seed, sizes=None):
-    """``SEEDS_PER_SIZE_SET`` covered points for each of three size sets: the model's (or the
-    user's), one larger, and one with square layers."""
-    first, larger = size_sets(model, sizes)
+    """Covered points for each size set of ``verify_sets``: [(point, attempts, problem)]."""
     return [covered_point(model, checker, dims, seed, k, j)
-            for k, dims in enumerate((first, larger, square_sizes(model, first)))
-            for j in range(SEEDS_PER_SIZE_SET)]
+            for k, (dims, seeds) in enumerate(verify_sets(model, sizes)) for j in range(seeds)]

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracegrad.numeric.gradcheck import GradientChecker, explain, localise, verdict_of
+from tracegrad.numeric.gradcheck import GLOBAL_DIRECTIONS, GradientChecker, explain, localise, verdict_of
 
-from tracegrad.checking.points import coverage_points
+from tracegrad.checking.points import SMALL_POINT, coverage_points, numbers
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,24 @@ class VerifyReport:
         return "\n".join(lines)
 
 
+def checker_of(model):
+    """The model's GradientChecker, built once per derivation (SymPy work, valid for any sizes)."""
+    derivation = model.derivation
+    if _CHECKERS.get(id(derivation), (None,))[0] is not derivation:
+        _CHECKERS[id(derivation)] = (derivation, GradientChecker.of(derivation))
+    return _CHECKERS[id(derivation)][1]
+
+
+_CHECKERS = {}
+
+
 def verify_model(model, seed=0, sizes=None):
-    checker = GradientChecker.of(model.derivation)
+    checker = checker_of(model)
     chosen = coverage_points(model, checker, seed, sizes)
     measurements = []
     for k, (point, _, _) in enumerate(chosen):
-        measurements += checker.measure(point, k, _rng(seed, k))
+        directions = GLOBAL_DIRECTIONS if numbers(model, point) <= SMALL_POINT else 1
+        measurements += checker.measure(point, k, _rng(seed, k), global_directions=directions)
     checks = [summarise(checker, chosen, model, x.name, [m for m in measurements if m.block == x.name], x)
               for x in checker.blocks]
     together = [m for m in measurements if m.block == "all"]
@@ -109,6 +121,6 @@ def summarise(checker, chosen, model, name, ms, x):
         point = chosen[failed.point][0]
         entries, derived, true = localise(checker, point, x)
         dims = {k.name: v for k, v in point.items() if k in model.dims.values()}
-        reason = explain(derived, true, dims, point[x].shape)
+        reason = explain(derived, true, dims, np.shape(point[x]))
         entries = tuple((tuple(int(i) for i in idx), a, b) for idx, a, b in entries)
     return GradientCheck(name, verdict, float(worst.ratio), float(relative), len(ms), reason, entries)
