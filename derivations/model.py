@@ -1,4 +1,5 @@
 """Model files (DESIGN §4): TOML in, a validated model out, with its forward program."""
+import keyword
 import numbers
 import re
 import tomllib
@@ -12,7 +13,8 @@ import sympy as sp
 from tracegrad.symbolic import Program, derive
 from tracegrad.errors import ModelError, TracegradError, UsageError
 
-from tracegrad.language.formula import FUNCTIONS, MAX_SIZE, parse_dim, parse_formula
+from tracegrad.language.formula import MAX_SIZE, parse_dim, parse_value
+from tracegrad.language.values import Vector, VectorSymbol, row_of
 from tracegrad.checking.points import size_sets
 
 MODELS = Path(__file__).parent / "models"
@@ -110,7 +112,7 @@ class Model:
                 if kind not in VALUE_KINDS:
                     raise ModelError(f"{path}: [{section}] {n}: unknown values '{kind}' (use one of: {', '.join(VALUE_KINDS)})")
                 shape = where(f"[{section}] {n}", lambda: parse_shape(shape_text, dims))
-                symbols[n] = sp.MatrixSymbol(n, *shape)
+                symbols[n] = matrix_symbol(n, shape)
                 kinds[n] = kind
                 if section == "params":
                     params.append(symbols[n])
@@ -136,8 +138,9 @@ class Model:
             check_name(n, path, "forward", names)
             if not isinstance(text, str):
                 raise ModelError(f"{path}: [forward] {n}: must be a formula string")
-            expr = where(f"[forward] {n}", lambda: parse_formula(text, names))
-            names[n] = where(f"[forward] {n}", lambda: program.define(n, expr))
+            value = where(f"[forward] {n}", lambda: parse_value(text, names))
+            symbol = where(f"[forward] {n}", lambda: program.define(n, row_of(value)))
+            names[n] = Vector(symbol) if isinstance(value, Vector) else symbol
         where("[forward]", program.validate)
         meanings = strings(data, "meaning", path)
         claims = strings(data, "claims", path)
@@ -243,19 +246,27 @@ def strings(data, key, path):
     return dict(out)
 
 
-RESERVED = {*FUNCTIONS, "np", "numpy", "T"}
+LIBRARIES = {"np", "numpy", "torch"}     # prefixes of the functions formulas call
 
 
 def check_name(n, path, section, taken):
-    if not n.isidentifier() or n.startswith("_"):
+    """A name may be anything that is not called (DESIGN §4): ``T``, ``grad`` and ``sum`` are
+    fine, since a function is only ever a name that is called."""
+    if not n.isidentifier() or n.startswith("_") or keyword.iskeyword(n):
         raise ModelError(f"{path}: [{section}] '{n}' is not a valid name")
-    if n in RESERVED:
-        raise ModelError(f"{path}: [{section}] '{n}' shadows the function of that name")
+    if n in LIBRARIES:
+        raise ModelError(f"{path}: [{section}] '{n}' shadows the library of that name")
     if n in taken:
         raise ModelError(f"{path}: [{section}] '{n}' is already defined")
 
 
 def parse_shape(text, dims):
-    if not isinstance(text, str) or text.count(",") != 1:
-        raise TracegradError(f"shape must be \"rows, cols\", got {text!r}")
+    """"rows, cols" (2-D) or "n" (1-D: numpy's vector, held as a 1 × n row)."""
+    if not isinstance(text, str) or text.count(",") > 1:
+        raise TracegradError(f"shape must be \"rows, cols\" or \"length\" (1-D), got {text!r}")
     return tuple(parse_dim(part.strip(), dims) for part in text.split(","))
+
+
+def matrix_symbol(name, shape):
+    """The symbol of a declared shape: a VectorSymbol (1 × n) for a 1-D shape."""
+    return VectorSymbol(name, 1, shape[0]) if len(shape) == 1 else sp.MatrixSymbol(name, *shape)

@@ -285,4 +285,30 @@ def branch_arguments(expr):
             for arg in atom.args:
                 if isinstance(arg, sp.Expr) and arg.has(ELEMENT) and not arg.is_number:
                     found.append(elementwise(sp.Lambda(ELEMENT, arg), node.expr))
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(found + tie_indicators(expr)))
+
+
+# max along an axis (symbolic/functions.py AxisMax)
+from tracegrad.symbolic.functions import AxisMax  # noqa: E402  (a self-contained block)
+
+
+@RULES.register(AxisMax)
+def _axis_max(model, e):
+    """ε(max A) ≤ max ε(A) along the same axis: the choice is exact."""
+    err = model(e.arg)
+    return None if err is None else AxisMax(err, e.axis)
+
+
+def tie_indicators(expr):
+    """For each max along an axis in ``expr``: a 1×1 value that is 0 where two entries tie for
+    some maximum (the kink of max) and 1 elsewhere, as a branch argument whose kink is 0."""
+    from tracegrad.symbolic.rules import at_max
+    found = []
+    for node in dag_nodes(expr):
+        if isinstance(node, AxisMax):
+            rows, cols = shape_of(node.arg)
+            ties = at_max(node)
+            count = ties * sp.OneMatrix(cols, 1) if node.axis == 1 else sp.OneMatrix(1, rows) * ties
+            most = AxisMax(count, 0 if node.axis == 1 else 1)
+            found.append(elementwise(step, sp.Rational(3, 2) * sp.OneMatrix(1, 1) - most))
+    return found

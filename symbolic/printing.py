@@ -11,7 +11,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .algebra import fewer_transposes
 from .entrywise import lift
-from .functions import ELEMENT, Softmax, relu, scalar_body, sigmoid, step
+from .functions import ELEMENT, AxisMax, Softmax, relu, scalar_body, sigmoid, step
 from .shapes import is_matrix
 
 SUM, PRODUCT, POWER, ATOM = 1, 2, 3, 4
@@ -130,6 +130,10 @@ class Printer:
             if b.rows == 1:
                 return (s["hstack"].format(rows[0])), ATOM
             return s["vstack"].format(s["sep"].join(f"hstack({r})" if self.style == "text" else r for r in rows)), ATOM
+        if isinstance(x, AxisMax):          # max along an axis, kept 2-D (codefile work)
+            inner = self(x.arg)
+            return {"text": f"np.max({inner}, axis={x.axis}, keepdims=True)", "unicode": f"max{'₀₁'[x.axis]}({inner})",
+                    "latex": f"\\max_{{{x.axis}}}\\left({inner}\\right)"}[self.style], ATOM
         raise TypeError(f"cannot print {type(x).__name__}")
 
     def wrap_text(self, text, needed):

@@ -227,3 +227,9 @@ MATRIX_RULES = {
     ElementwiseApplyFunction: _elementwise,
     Softmax: _softmax,
 }
+
+
+# max along an axis (symbolic/functions.py AxisMax)
+from tracegrad.symbolic.functions import AxisMax  # noqa: E402  (a self-contained block)
+
+MATRIX_RULES[AxisMax] = lambda p, e: Code(f"{wrap(p(e.arg), ATOM)}.max(axis={e.axis}, keepdims=True)")
