@@ -79,6 +79,7 @@ class Model:
     meanings: dict           # name -> formula text
     claims: dict             # name -> formula text
     loss: dict = field(default_factory=dict)
+    one_d: frozenset = frozenset()   # forward names whose values are 1-D (numpy vectors)
 
     @classmethod
     def from_dict(cls, data, path="<model>"):
@@ -127,7 +128,7 @@ class Model:
             if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_SIZE:
                 raise ModelError(f"{path}: [sizes] {n}: must be an integer from 1 to {MAX_SIZE}, got {v!r}")
             sizes[dims[n]] = v
-        program = Program()
+        program, one_d = Program(), set()
         names = {**dims, **symbols}
         forward = table(data, "forward", path)
         if not forward:
@@ -141,6 +142,8 @@ class Model:
             value = where(f"[forward] {n}", lambda: parse_value(text, names))
             symbol = where(f"[forward] {n}", lambda: program.define(n, row_of(value)))
             names[n] = Vector(symbol) if isinstance(value, Vector) else symbol
+            if isinstance(value, Vector):
+                one_d.add(n)
         where("[forward]", program.validate)
         meanings = strings(data, "meaning", path)
         claims = strings(data, "claims", path)
@@ -148,7 +151,8 @@ class Model:
             check_name(n, path, "meaning", names)
         loss = strings(data, "loss", path)
         model = cls(data["name"], data.get("title", data["name"]), data.get("source", ""),
-                    path, dims, symbols, kinds, tuple(params), sizes, program, meanings, claims, loss)
+                    path, dims, symbols, kinds, tuple(params), sizes, program, meanings, claims, loss,
+                    frozenset(one_d))
         try:
             model.check_sizes()
         except UsageError as e:
@@ -165,7 +169,7 @@ class Model:
                                  f"(its dimensions: {', '.join(self.dims)})")
             if not isinstance(v, numbers.Integral) or isinstance(v, bool) or not 1 <= v <= MAX_SIZE:
                 raise UsageError(f"{name} must be an integer from 1 to {MAX_SIZE}, got {v!r}")
-        matrices = [s for s in [*self.symbols.values(), *self.forward_names().values()]
+        matrices = [s for s in [*self.symbols.values(), *map(row_of, self.forward_names().values())]
                     if isinstance(s, sp.MatrixSymbol)]
         for dims in size_sets(self, sizes):
             counts = {s.name: sp.Mul(*s.shape).xreplace(dims) for s in matrices}
@@ -207,7 +211,8 @@ class Model:
         return verify_model(self, seed=check_seed(seed), sizes=self.check_sizes(sizes))
 
     def forward_names(self):
-        return {s.name: s for s, _ in self.program.definitions}
+        """{name: its symbol}; a 1-D value as a Vector, so formulas read it as numpy does."""
+        return {s.name: Vector(s) if s.name in self.one_d else s for s, _ in self.program.definitions}
 
 
 def check_seed(seed):

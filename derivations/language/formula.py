@@ -346,7 +346,7 @@ class Parser:
             if any(kind == "range" for kind, _ in looked):
                 self.fail(node, "range(...) indexes only with integer labels, as in P[range(N), y]")
             return None
-        resolved = [x if kind != "other" else ("number", self.dim(x)) for kind, x in looked]
+        resolved = [(kind, x) if kind != "other" else ("number", self.dim(x)) for kind, x in looked]
         try:
             return index_by_labels(value_of(target), resolved)
         except ValueError as e:
@@ -406,11 +406,20 @@ class Parser:
             blocks = args[0].elts if args and isinstance(args[0], (ast.Tuple, ast.List)) else args
             rest = args[1:] if blocks is not args else []
             values = [[self.value(b) for b in blocks], *(self.translate(a) for a in rest)]
+        elif mode == "grid":
+            if len(args) != 1 or not isinstance(args[0], (ast.List, ast.Tuple)):
+                self.fail(node, f"{name}() takes one list of rows, as in {name}([[A, B], [C, D]])")
+            rows = [r.elts if isinstance(r, (ast.List, ast.Tuple)) else [r] for r in args[0].elts]
+            if not all(isinstance(r, (ast.List, ast.Tuple)) for r in args[0].elts):
+                rows = [[r for r in args[0].elts]]
+            values = [[[self.value(b) for b in row] for row in rows]]
         elif mode == "sizes":
             values = self.sizes(args)
         else:
             read = self.translate if mode == "raw" else self.value
-            values = [read(a) for a in args]
+            optional = [p.default is None for p in inspect.signature(handler).parameters.values()][1 + len(leading):]
+            values = [None if isinstance(a, ast.Constant) and a.value is None and k < len(optional) and optional[k]
+                      else read(a) for k, a in enumerate(args)]
         values = [x if mode == "raw" else self.value(node.func.value, x) for x in leading] + values
         try:
             inspect.signature(handler).bind(None, *values, **keywords)

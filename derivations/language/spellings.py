@@ -3,7 +3,7 @@ PyTorch names, and the method forms (``A.sum(axis=1, keepdims=True)``, ``A.t()``
 
 Each entry is (how arguments are read, handler(where, *args, **keywords)); the handler's
 signature is the function's signature.  Argument modes: "values" (arithmetic values),
-"raw" (conditions and max pairs as they are), "sizes" (dimension expressions), "blocks" (may
+"grid" (a list of rows of blocks, as np.block takes), "raw" (conditions and max pairs as they are), "sizes" (dimension expressions), "blocks" (may
 come as one tuple or list), "name" (grad/jac of an identifier).
 """
 import sympy as sp
@@ -186,7 +186,7 @@ _TORCH_VAR, _TORCH_STD = _spread("torch")
 
 _ELEMENTWISE = {
     "log": sp.log, "exp": sp.exp, "tanh": sp.tanh, "sqrt": sp.sqrt, "abs": sp.Abs,
-    "absolute": sp.Abs, "sigmoid": sigmoid, "relu": relu, "relu_prime": step,
+    "absolute": sp.Abs, "sigmoid": sigmoid, "relu": relu, "relu_prime": step, "step": step,
     "sigmoid_prime": sp.Lambda(_X, sigmoid(_X) * (1 - sigmoid(_X))),
     "tanh_prime": sp.Lambda(_X, 1 - sp.tanh(_X) ** 2),
 }
@@ -205,6 +205,7 @@ FUNCTIONS = {
     "outer": ("values", lambda where, a, b: bc.outer(a, b, where)),
     "vstack": ("blocks", lambda where, blocks: bc.stack(blocks, 0, where)),
     "hstack": ("blocks", lambda where, blocks: bc.stack(blocks, 1, where)),
+    "block": ("grid", lambda where, rows: bc.stack([bc.stack(r, 1, where) for r in rows], 0, where)),
     "concatenate": ("blocks", lambda where, blocks, axis=None: bc.concatenate(blocks, _axis(axis), where)),
     "ones": ("sizes", _filled("ones")),
     "zeros": ("sizes", _filled("zeros")),
