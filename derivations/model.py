@@ -31,17 +31,18 @@ VALUE_KINDS = ("real", "positive", "binary", "one-hot rows", "one-hot columns",
 
 
 def builtin_names():
-    return sorted(p.stem for p in MODELS.glob("*.toml"))
+    return sorted(p.stem for p in [*MODELS.glob("*.toml"), *MODELS.glob("*.py")])
 
 
 def load(name_or_path):
-    """A built-in model by name, or a model file by path."""
+    """A built-in model by name, a model file (.toml) or a code file (.py) by path."""
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise ModelError(f"a model is a built-in name or a file path, got {name_or_path!r}")
     path = Path(name_or_path)
     try:
-        if not path.suffix and (MODELS / f"{name_or_path}.toml").exists():
-            path = MODELS / f"{name_or_path}.toml"
+        for suffix in (".toml", ".py"):
+            if not path.suffix and (MODELS / f"{name_or_path}{suffix}").exists():
+                path = MODELS / f"{name_or_path}{suffix}"
         if not path.exists():
             known = ", ".join(builtin_names())
             raise ModelError(f"no model '{name_or_path}': not a file, and not a built-in model ({known})")
@@ -53,6 +54,13 @@ def load(name_or_path):
         raise ModelError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise ModelError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    if path.suffix == ".py":
+        from tracegrad.language.codefile import load_code_file
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ModelError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        return load_code_file(str(path), text)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:

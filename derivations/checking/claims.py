@@ -35,11 +35,15 @@ class ClaimResult:
     evidence: str
     diagnosis: tuple = ()
     suggestion: str | None = None
+    line: int | None = None      # where a code file makes the claimed value
 
     def as_dict(self):
-        return {"name": self.name, "formula": self.formula, "verdict": self.verdict,
-                "evidence": self.evidence, "diagnosis": list(self.diagnosis),
-                "suggestion": self.suggestion}
+        out = {"name": self.name, "formula": self.formula, "verdict": self.verdict,
+               "evidence": self.evidence, "diagnosis": list(self.diagnosis),
+               "suggestion": self.suggestion}
+        if self.line is not None:
+            out["line"] = self.line
+        return out
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,8 @@ class Parser:
         if isinstance(found, LabelSymbol):
             self.fail(node, f"'{self.segment(node)}' holds integer labels: they can index "
                             f"(P[range(N), y], C[y]) or be one-hot encoded, not be computed with")
+        if not isinstance(found, (sp.Basic, Vector)):
+            self.fail(node, f"'{self.segment(node)}' is {describe(found)}, not an array")
         return found
 
     def visit_Constant(self, node):
@@ -265,7 +267,10 @@ class Parser:
         return bc.compare(op, a, b, self.segment(node))
 
     def visit_Subscript(self, node):
-        target, index = self.translate(node.value), node.slice
+        return self.subscript(node, self.translate(node.value))
+
+    def subscript(self, node, target):
+        index = node.slice
         items = list(index.elts) if isinstance(index, ast.Tuple) else [index]
         where = self.segment(node)
         if isinstance(target, Shape):

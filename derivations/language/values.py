@@ -90,4 +90,7 @@ def describe(x):
         return {Shape: "a shape", ArgMax: "argmax indices", MaxPair: "a (values, indices) pair"}[type(x)]
     if is_matrix(x):
         return f"({x.shape[0]}, {x.shape[1]})"
-    return "scalar"
+    if isinstance(x, sp.Basic):
+        return "scalar"
+    return {"Container": "a tuple, list or dict", "Stack": "a 3-D array", "LabelGrid": "integer labels",
+            "Flat": "a flattened array", "Function": "a function"}.get(type(x).__name__, type(x).__name__)
