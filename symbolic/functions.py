@@ -64,7 +64,8 @@ def elementwise(function, matrix):
         body = function.expr.xreplace({var: ELEMENT})
     else:
         body = function(ELEMENT)
-    return ElementwiseApplyFunction(sp.Lambda(ELEMENT, body), matrix)
+    # Not SymPy's constructor: of a 1×1 matrix it applies f to the matrix itself (x⁻¹ → MatPow).
+    return sp.MatrixExpr.__new__(ElementwiseApplyFunction, sp.Lambda(ELEMENT, body), matrix)
 
 
 def scalar_body(node):

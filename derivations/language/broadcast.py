@@ -94,12 +94,16 @@ def binary(op, a, b, where):
         return _finite({"+": sp.Add, "-": lambda x, y: x - y, "*": sp.Mul,
                         "/": lambda x, y: x / y}[op](a, b))
     shape = broadcast_shape(a, b, where, what)
+    if op == "/" and is_matrix(b) and tuple(shape) == (1, 1):
+        # a 1×1 reciprocal would become SymPy's MatPow (matrix inverse): divide by the entry
+        return scale(1 / MatrixElement(b, 0, 0), a) if is_matrix(a) else \
+            scale(a / MatrixElement(b, 0, 0), sp.OneMatrix(1, 1))
     if op == "*" and not (is_matrix(a) and is_matrix(b)):
         return scale(a, b) if is_matrix(b) else scale(b, a)
     if op == "/":
         if not is_matrix(b):
             return scale(1 / b, a)
-        b, op = sp.HadamardPower(b, -1), "*"
+        b, op = sp.HadamardPower(expand_to(b, *shape), -1), "*"
         if not is_matrix(a):
             return scale(a, expand_to(b, *shape))
     a, b = expand_to(a, *shape), expand_to(b, *shape)

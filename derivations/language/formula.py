@@ -374,7 +374,7 @@ class Parser:
         if method in REFUSED_METHODS:
             self.fail(node.func, REFUSED_METHODS[method])
         if method in ("reshape", "view"):
-            return self.reshape(node, self.value(node.func.value))
+            return self.reshape(node, self.translate(node.func.value))
         if method not in METHODS:
             self.fail(node.func, f"unknown method '.{method}()'")
         receiver = self.translate(node.func.value)
@@ -446,6 +446,7 @@ class Parser:
         """A.reshape / A.view between the forms of one vector: 1-D, a row, a column (-1 fills in)."""
         if node.keywords:
             self.fail(node.keywords[0], "reshape takes the new shape only")
+        a = self.value(node.func.value, a)
         wanted = self.reshape_sizes(node.args)
         inner = row_of(a)
         if not is_matrix(inner) or 1 not in inner.shape:

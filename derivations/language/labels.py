@@ -2,9 +2,8 @@
 vector of class indices, held as its one-hot matrix Y (a row per label), and indexing by it is
 a product with Y — no new engine operation, and every derivative follows from the rules."""
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixElement
 
-from tracegrad.symbolic.algebra import T, hadamard, matmul
+from tracegrad.symbolic.algebra import T, hadamard, matmul, submatrix
 from tracegrad.symbolic.shapes import is_matrix, same_dim
 
 from tracegrad.language.values import LabelSymbol, Vector, describe
@@ -45,9 +44,9 @@ def index_by_labels(target, items):
     if kinds == ["labels", "number"] and single and is_matrix(target):
         _classes(target.rows, labels)
         column = items[1][1]
-        if not (column.is_number and 0 <= column < target.cols if target.cols.is_number else True):
+        if not column.is_Integer or column < 0 or (target.cols.is_number and column >= target.cols):
             raise ValueError(f"column {column} out of range")
-        return MatrixElement(matmul(labels, target), 0, column)
+        return submatrix(matmul(labels, target), (0, 1), (column, column + 1))   # 1×1, not an entry
     raise ValueError("integer labels index as P[range(N), y], C[y], v[y] or (one label) c[k, 0]")
 
 

@@ -88,7 +88,8 @@ class Reading:
                 reader.run(backward.body)
             except _Return:
                 pass
-            claims = collect(reader, reader.frames[0], self.forward_symbols(scope), self.meanings_given())
+            claims = collect(reader, reader.frames[0], self.forward_symbols(scope), self.meanings_given(),
+                             skip={upstream.name} if upstream is not None else ())
         program = reader.program
         if len(program.definitions) > MAX_DEFINITIONS:
             self.fail(f"forward makes {len(program.definitions)} definitions after unrolling, more than {MAX_DEFINITIONS}")
@@ -111,6 +112,9 @@ class Reading:
         names = set()
         for text in [*shapes.values(), *(m.group(2) for m in map(_LABELS.fullmatch, data.values()) if m)]:
             names |= set(re.findall(r"[A-Za-z_]\w*", text))
+        constants = self.code.constants
+        self.fixed.update({n: constants[n] for n in names if isinstance(constants.get(n), int)
+                           and not isinstance(constants[n], bool) and n not in self.fixed})
         self.dims = {}
         for n in sorted(names):
             check_name(n, self.path, "dimension", {})

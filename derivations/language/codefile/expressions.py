@@ -7,6 +7,7 @@ import sympy as sp
 
 from tracegrad.language import broadcast as bc
 from tracegrad.language.formula import Parser, dotted
+from tracegrad.language.labels import SingleLabel
 from tracegrad.language.values import LabelSymbol, Shape, Vector, row_of
 from tracegrad.symbolic.algebra import matmul
 from tracegrad.symbolic.shapes import is_matrix, same_dim
@@ -83,7 +84,7 @@ class CodeParser(Parser):
             item = target.items[key]
             return item.value if isinstance(item, Array) else item
         if isinstance(target, LabelGrid):
-            return self.position(node, target, index)
+            return self.label_position(node, target, index)
         if isinstance(target, Stack):
             items = index.elts if isinstance(index, ast.Tuple) else [index]
             whole = lambda i: isinstance(i, ast.Slice) and i.lower is i.upper is i.step is None  # noqa: E731
@@ -94,7 +95,7 @@ class CodeParser(Parser):
             self.fail(node, "a 3-D array is indexed as emb[:, j, :] (position j)")
         return super().subscript(node, target)
 
-    def position(self, node, grid, index):
+    def label_position(self, node, grid, index):
         """Xb[:, j] (the labels at position j) or targets[t] (the t-th label of a sequence)."""
         items = index.elts if isinstance(index, ast.Tuple) else [index]
         if grid.per_example:
@@ -185,6 +186,8 @@ class CodeParser(Parser):
             found = self.translate(node.args[0])
             if isinstance(found, (LabelGrid, Stack)):
                 return found.shape[0]
+            if isinstance(found, LabelSymbol) and not isinstance(found, SingleLabel):
+                return found.rows
             if isinstance(found, Container):
                 return sp.Integer(len(found.items))
         return super().dimension_value(node)

@@ -26,18 +26,17 @@ class CodeClaim:
     formula: str              # what the code wrote, for the report
     value: object             # a placeholder, a symbol, or an expression over placeholders
     line: int
-    note: str = ""            # how the claimed value was chosen, when it is not the final one
     one_d: bool = False
+    before_mask: "CodeClaim | None" = None   # the value before an in-place mask read afterwards
 
 
-def collect(reader, scope, forward_symbols, meanings):
+def collect(reader, scope, forward_symbols, meanings, skip=()):
     """The claims among the bindings of backward's ``scope``: {name: CodeClaim}."""
     found, seen = {}, {}
     for name, binding in scope.items():
         target = claimed(name, forward_symbols, meanings)
-        if target is not None and isinstance(binding, Array):
-            claim = make(reader, name, target, binding)
-            found[name] = claim
+        if target is not None and isinstance(binding, Array) and name not in skip:
+            found[name] = make(reader, name, target, binding)
             seen[id(binding)] = name
     for container, binding in scope.items():
         if not isinstance(binding, Container) or binding.kind != "dict":
@@ -59,27 +58,25 @@ def claimed(name, forward_symbols, meanings):
     return None
 
 
-def make(reader, name, meaning, array):
-    value = array.value
-    inner = row_of(value)
+def make(reader, name, meaning, array, value=None):
+    """The claim of ``array``'s final value (or of ``value``, one of its placeholders)."""
+    whole = array.value if value is None else value
+    inner = row_of(whole)
     record = reader.records.get(inner)
-    chosen, note = inner, ""
-    if record is not None and record.kind == "mask" and read_later(reader, inner):
-        # dh[h <= 0] = 0 and then dW1 = X.T @ dh: the mask turns dh into the gradient of the
-        # relu's argument for the lines after it; the claim about grad(h) is the value before
-        while chosen is not None and reader.records[chosen].kind == "mask":
-            chosen = previous(reader, chosen)
-        if chosen is None:
-            chosen = inner
-        else:
-            record = reader.records[chosen]
-            note = (f"{name} is masked in place after line {record.line} and read afterwards: the claim "
-                    f"is its value at line {record.line}; the masked value is a helper of the lines after it")
     if record is None:
-        line, formula = reader.lines.get(name, reader.line), str(chosen)
+        line, formula = reader.lines.get(name, reader.line), str(inner)
     else:
         line, formula = record.line, record.text
-    return CodeClaim(name, meaning, formula, chosen, line, note, isinstance(value, Vector))
+    before = None
+    if value is None and record is not None and record.kind == "mask" and read_later(reader, inner):
+        # dh[h <= 0] = 0, then dW1 = X.T @ dh: after the mask dh may be the gradient of the
+        # relu's argument; the value before the mask is checked too
+        earlier = inner
+        while earlier is not None and reader.records[earlier].kind == "mask":
+            earlier = previous(reader, earlier)
+        if earlier is not None:
+            before = make(reader, name, meaning, array, Vector(earlier) if isinstance(whole, Vector) else earlier)
+    return CodeClaim(name, meaning, formula, inner, line, isinstance(whole, Vector), before)
 
 
 def previous(reader, placeholder):
@@ -103,7 +100,9 @@ class Resolver:
 
     def __init__(self, records, claims, truth):
         self.records, self.truth = records, truth
-        self.claim_of = {c.value: c.name for c in claims.values() if c.value in records}
+        # a value masked in place and read afterwards is read as written: which gradient it is
+        # depends on the mask (dh[h <= 0] = 0 makes dh the gradient of relu's argument)
+        self.claim_of = {c.value: c.name for c in claims.values() if c.value in records and c.before_mask is None}
         self.memo = {}
 
     def expression(self, claim):
@@ -152,15 +151,27 @@ def check_code(model, loss=None, seed=0, sizes=None):
     truth = checker.truth = CodeTruth(model, checker.derivation)
     resolver = Resolver(model.records, model.code_claims, truth)
     results = []
-    for name, claim in model.code_claims.items():
-        expr = resolver.expression(claim)
-        true = truth[name]
-        if claim.one_d and is_matrix(true) and is_matrix(expr) and true.cols == 1 and expr.rows == 1 \
-                and same_dim(true.rows, expr.cols):
-            expr = T(expr)              # a 1-D value against a column: entry by entry
-        truth.pending = (claim.formula, expr)
-        result = checker.check(name, claim.formula)
-        truth.pending = None
-        notes = result.diagnosis + ((claim.note,) if claim.note else ())
-        results.append(dataclasses.replace(result, line=claim.line, diagnosis=notes))
+    for claim in model.code_claims.values():
+        result = check_one(checker, truth, resolver, claim)
+        if result.verdict != "holds" and claim.before_mask is not None:
+            earlier = check_one(checker, truth, resolver, claim.before_mask)
+            if earlier.verdict == "holds":
+                note = (f"{claim.name} holds at line {earlier.line}, before the in-place mask at line "
+                        f"{claim.line}; from there on it is the gradient the following lines use")
+                result = dataclasses.replace(earlier, diagnosis=(note,))
+        results.append(result)
     return CheckReport(model.name, loss, seed, tuple(checker.size_sets()), tuple(results))
+
+
+def check_one(checker, truth, resolver, claim):
+    expr = resolver.expression(claim)
+    true = truth[claim.name]
+    if claim.one_d and is_matrix(true) and is_matrix(expr) and true.cols == 1 and expr.rows == 1 \
+            and same_dim(true.rows, expr.cols):
+        expr = T(expr)              # a 1-D value against a column: entry by entry
+    truth.pending = (claim.formula, expr)
+    try:
+        result = checker.check(claim.name, claim.formula)
+    finally:
+        truth.pending = None
+    return dataclasses.replace(result, line=claim.line)

@@ -197,7 +197,7 @@ class Interpreter:
         """``name = binding`` (``key``: an item of the container ``name``)."""
         if isinstance(binding, Array) and getattr(binding, "fresh", False):
             binding.fresh = False
-            label = name if key is None else f"{name}_{key if not isinstance(key, int) or key >= 0 else f'm{-key}'}"
+            label = name if key is None else item_name(name, key)
             self.made(label, binding, stmt, "assign", self.text(stmt))
         if key is None:
             self.scope()[name] = binding
@@ -235,6 +235,14 @@ class Interpreter:
         value = getattr(stmt, "value", None)
         return " ".join((ast.get_source_segment(self.code.source, value) or "").split()) if value else ""
 
+    def name_of(self, node):
+        """The variable a target denotes: ``hs[t]`` at t = 2 is hs_2."""
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.Subscript) and isinstance(self.evaluate(node.value), Container):
+            return item_name(self.name_of(node.value), self.parser.key(node.slice))
+        return self.target_name(node)
+
     def target_name(self, target):
         return " ".join((ast.get_source_segment(self.code.source, target) or "").split())
 
@@ -255,7 +263,10 @@ class Interpreter:
         old = current.value if isinstance(current, Array) else current
         new = self.combine(stmt, op, old, rhs, where)
         if isinstance(current, Array) and is_matrix(row_of(old)):
-            self.change(current, name, new, stmt, "accumulate", f"{name} {op} ({self.text(stmt)})")
+            rhs = self.text(stmt)
+            grouped = rhs if isinstance(stmt.value, (ast.Name, ast.Call, ast.Subscript, ast.Attribute, ast.Constant)) \
+                else f"({rhs})"
+            self.change(current, name, new, stmt, "accumulate", f"{name} {op} {grouped}")
         else:                                  # a scalar: numpy rebinds, nothing else changes
             self.bind(name, self.fresh(new), stmt)
 
@@ -282,21 +293,24 @@ class Interpreter:
             if op is None:
                 base.items[key] = binding
                 if isinstance(binding, Array) and getattr(binding, "fresh", False):
-                    self.bind(self.target_name(target.value), binding, stmt, key=key)
+                    self.bind(self.name_of(target.value), binding, stmt, key=key)
                 return
             if key not in base.items or not isinstance(base.items[key], Array):
                 self.fail(stmt, f"'{where}': no array at {key!r} to change")
             item = base.items[key]
             new = self.combine(stmt, op, item.value, value_of(self.as_value(stmt, binding)), where)
-            return self.change(item, f"{self.target_name(target.value)}_{key}", new, stmt, "accumulate", where)
+            return self.change(item, item_name(self.name_of(target.value), key), new, stmt, "accumulate", where)
         if not isinstance(base, Array) or not is_matrix(row_of(base.value)):
             self.fail(stmt, f"item assignment to {describe(value_of(getattr(base, 'value', base)))} is not allowed")
-        name = self.target_name(target.value)
+        name = self.name_of(target.value)
         index = self.parser.translate(target.slice) if not isinstance(target.slice, ast.Tuple) else None
         value = value_of(self.as_value(stmt, binding))
         if isinstance(index, Condition):
+            condition = " ".join((ast.get_source_segment(self.code.source, target.slice) or "").split())
+            assigned = self.text(stmt)
+            text = f"{name} * ~({condition})" if op is None and assigned in ("0", "0.0") else where
             return self.change(base, name, self.masked(stmt, base.value, index, value, op), stmt,
-                               "mask", where)
+                               "mask", text)
         selector, spread = self.selected(stmt, target, base.value, value)
         x = base.value
         try:
@@ -497,6 +511,11 @@ class Interpreter:
                     self.fail(node, f"'{fn.name}' needs its parameter '{p}'")
                 frame[p] = ast.literal_eval(defaults[p])
         return frame
+
+
+def item_name(container, key):
+    """The name of a container's item: hs[2] is hs_2, hs[-1] hs_m1, grads['W1'] grads_W1."""
+    return f"{container}_{key if not isinstance(key, int) or key >= 0 else f'm{-key}'}"
 
 
 def column_of(value):
