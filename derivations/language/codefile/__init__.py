@@ -25,10 +25,9 @@ from tracegrad.symbolic.shapes import is_matrix
 
 from tracegrad.language.codefile.arrays import Array, Container, LabelGrid
 from tracegrad.language.codefile.gradients import check_code, collect
-from tracegrad.language.codefile.interpreter import Interpreter, NeedsFixedDims, _Return
+from tracegrad.language.codefile.interpreter import MAX_DEFINITIONS, Interpreter, NeedsFixedDims, _Return
 from tracegrad.language.codefile.module import read_module
 
-MAX_DEFINITIONS = 200      # forward definitions after unrolling (a model file allows 50 lines)
 _LABELS = re.compile(r"(labels?) of (\w+)")
 
 
@@ -55,8 +54,8 @@ def load_code_file(path, text):
             sizes = code.declared.get("SIZES", {})
             for d in sorted(need.dims, key=str):
                 if str(d) not in sizes:
-                    raise ModelError(f"{path}: a loop runs over the dimension {d}: give {d} a size in "
-                                     f"SIZES (it is unrolled at that size) or loop over a literal") from None
+                    raise ModelError(f"{path}: line {need.line}: a loop runs over the dimension {d}: give {d} "
+                                     f"a size in SIZES (it is unrolled at that size) or loop over a literal") from None
                 fixed[str(d)] = sizes[str(d)]
     raise ModelError(f"{path}: loop bounds depend on each other too deeply")
 
@@ -76,6 +75,7 @@ class Reading:
         backward = self.entry("backward", required=False)
         reader = Interpreter(self.code, Program(), self.fixed)
         reader.dims = dict(self.dims)
+        reader.taken |= set(self.symbols) | set(self.dims)
         returned = self.run_forward(reader, forward)
         scope = dict(reader.frames[0])
         upstream = self.cost(reader, forward, backward, returned)
@@ -182,7 +182,7 @@ class Reading:
         else:
             rows, positions = shape
             if not positions.is_Integer:
-                raise NeedsFixedDims(positions.free_symbols)
+                raise NeedsFixedDims(positions.free_symbols, "of SHAPES")
             found = [(f"{n}_{j}", LabelSymbol(f"{n}_{j}", rows, classes)) for j in range(int(positions))]
             self.bindings[n] = LabelGrid(tuple(s for _, s in found), per_example=True)
         for name, symbol in found:

@@ -26,9 +26,11 @@ class CodeParser(Parser):
     """Reads expressions in the scope of ``reader`` (an Interpreter): names are its bindings."""
 
     def __init__(self, reader):
-        super().__init__(reader.code.source, {}, dialect=reader.code.dialect)
+        super().__init__("", {}, dialect=reader.code.dialect)
         self.reader = reader
-        self.multiline = True
+        # positions are the file's own: no leading lines stripped
+        self.source, self.shift_lines, self.shift_col = reader.code.source, 0, 0
+        self.lines, self.multiline = self.source.splitlines() or [""], True
 
     def lookup(self, node, name):
         found = self.reader.binding(node, name)

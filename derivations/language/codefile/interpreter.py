@@ -24,14 +24,15 @@ from tracegrad.language.codefile.expressions import CodeParser
 MAX_STATEMENTS = 20_000       # statements read, loops unrolled and helpers inlined
 MAX_ITERATIONS = 1_000        # iterations of one loop
 MAX_CALL_DEPTH = 20
+MAX_DEFINITIONS = 200         # forward definitions after unrolling (a model file allows 50 lines)
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
 class NeedsFixedDims(Exception):
     """A loop runs over a dimension: the file is read again with that dimension fixed."""
 
-    def __init__(self, dims):
-        self.dims = dims
+    def __init__(self, dims, line):
+        self.dims, self.line = dims, line
 
 
 class _Return(Exception):
@@ -211,6 +212,8 @@ class Interpreter:
             if isinstance(inner, (sp.MatrixSymbol, sp.Symbol)) or not inner.free_symbols or \
                     isinstance(inner, (sp.ZeroMatrix, sp.OneMatrix)):
                 return
+            if len(self.program.definitions) >= MAX_DEFINITIONS:
+                self.fail(stmt, f"forward makes more than {MAX_DEFINITIONS} definitions after unrolling loops")
             try:
                 symbol = self.program.define(self.unique(name), inner)
             except TracegradError as e:
@@ -223,9 +226,9 @@ class Interpreter:
         array.value = Vector(symbol) if isinstance(value, Vector) else symbol
 
     def unique(self, name):
-        taken = self.taken | {s.name for s, _ in self.program.definitions}
+        """A name no definition, placeholder or declared symbol has (hs, hs_2, hs_3, …)."""
         found, k = name, 1
-        while found in taken:
+        while found in self.taken:
             k += 1
             found = f"{name}_{k}"
         self.taken.add(found)
@@ -454,7 +457,7 @@ class Interpreter:
             except FormulaError as e:
                 raise ModelError(f"{self.code.path}: {e}") from None
             if value.free_symbols:
-                raise NeedsFixedDims({d for d in value.free_symbols})
+                raise NeedsFixedDims({d for d in value.free_symbols}, node.lineno)
             bounds.append(int(value))
         steps = range(*bounds)
         if len(steps) > MAX_ITERATIONS:

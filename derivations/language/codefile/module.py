@@ -93,31 +93,36 @@ def describe(node):
 
 def refuse_hostile(code):
     """Walks the whole file once: dunder names, refused constructs, decorators, and calls of
-    anything but the file's functions, numpy/torch functions and a few builtins."""
+    anything but the file's functions, numpy/torch functions and a few builtins; the first
+    finding in the file's order is the error."""
+    from tracegrad.language.spellings import FUNCTIONS
     defined = {s.name for s in code.tree.body if isinstance(s, ast.FunctionDef)}
-    stack = [(code.tree, 0)]
+    found, stack = [], [(code.tree, 0)]
     while stack:
         node, depth = stack.pop()
+        where = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
         if depth > 200:
-            code.fail(node, "nested more than 200 levels")
+            found.append((*where, 0, node, "nested more than 200 levels"))
+            break
         for name in (getattr(node, "id", None), getattr(node, "attr", None), getattr(node, "arg", None),
                      getattr(node, "name", None) if not isinstance(node, ast.alias) else node.name):
             if isinstance(name, str) and "__" in name:
-                code.fail(node, f"name '{name}' is not allowed (no dunder names)")
+                found.append((*where, 0, node, f"name '{name}' is not allowed (no dunder names)"))
         if type(node) in REFUSED and not (isinstance(node, (ast.Import, ast.ImportFrom)) and depth == 1):
-            code.fail(node, f"{REFUSED[type(node)]} is not allowed")
+            found.append((*where, 1, node, f"{REFUSED[type(node)]} is not allowed"))
         if isinstance(node, ast.FunctionDef):
             if node.decorator_list:
-                code.fail(node.decorator_list[0], f"a decorator on '{node.name}' is not allowed")
+                found.append((*where, 1, node.decorator_list[0], f"a decorator on '{node.name}' is not allowed"))
             if depth > 1:
-                code.fail(node, f"a function inside a function ('{node.name}') is not allowed")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                node.func.id not in BUILTINS and node.func.id not in defined:
-            from tracegrad.language.spellings import FUNCTIONS
-            if node.func.id not in FUNCTIONS:
-                code.fail(node, f"call of '{node.func.id}' is not allowed (only the file's own "
-                                f"functions, numpy/torch functions and {', '.join(sorted(BUILTINS))})")
+                found.append((*where, 1, node, f"a function inside a function ('{node.name}') is not allowed"))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and "__" not in node.func.id and \
+                node.func.id not in BUILTINS | defined | set(FUNCTIONS):
+            found.append((*where, 2, node, f"call of '{node.func.id}' is not allowed (only the file's own "
+                                            f"functions, numpy/torch functions and {', '.join(sorted(BUILTINS))})"))
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    if found:
+        line, col, _, node, message = min(found, key=lambda f: f[:3])
+        code.fail(node, message)
 
 
 def imported(code, stmt):
