@@ -42,7 +42,7 @@ def document(model, checked=None, verified=None):
     """The article: the derivation of ``model``, the source's claims with their verdicts
     (``checked``, a CheckReport) and the numeric verification (``verified``, a VerifyReport)."""
     d = model.derivation
-    pr = Printer("latex")
+    pr = elided(Printer("latex"))
     out = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}",
            r"\usepackage{amsmath,amssymb}", r"\allowdisplaybreaks", r"\begin{document}",
            f"\\title{{Back-propagation for {text(model.title)}}}",
@@ -95,6 +95,19 @@ def document(model, checked=None, verified=None):
         out += verification(verified, pr, {x.name: x for x in d.wrt})
     out += [r"\end{document}", ""]
     return "\n".join(out)
+
+
+MAX_MATH = 2500        # characters of one formula: TeX cannot set a longer line ("Dimension too large")
+
+
+def elided(printer):
+    """The printer, with a formula too long for one TeX line replaced by a note saying so."""
+    def pr(expr):
+        out = printer(expr)
+        if len(out) <= MAX_MATH:
+            return out
+        return f"\\text{{(a formula of {len(out)} characters, too long to set: see tracegrad derive)}}"
+    return pr
 
 
 def verification(report, pr, symbols):

@@ -9,7 +9,7 @@ from tracegrad.language import broadcast as bc
 from tracegrad.language.formula import Parser, dotted
 from tracegrad.language.labels import SingleLabel
 from tracegrad.language.values import LabelSymbol, Shape, Vector, row_of
-from tracegrad.symbolic.algebra import matmul
+from tracegrad.symbolic.algebra import add, matmul, submatrix
 from tracegrad.symbolic.shapes import is_matrix, same_dim
 
 from tracegrad.language.codefile.arrays import Array, Container, Flat, Function, LabelGrid, Stack
@@ -20,6 +20,15 @@ def literal(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{value!r} is not a number")
     return sp.Integer(value) if isinstance(value, int) else sp.Rational(repr(value))
+
+
+def side_by_side(blocks):
+    """[B₀ B₁ … ] for blocks of one width w, as Σⱼ Bⱼ I[j·w:(j+1)·w, :] (I of size k·w): the same
+    value as a block matrix, in products and slices the checker's normal form handles quickly."""
+    width = blocks[0].shape[1]
+    whole = sp.Identity(len(blocks) * width)
+    return add(*[matmul(b, submatrix(whole, (j * width, (j + 1) * width), (0, len(blocks) * width)))
+                 for j, b in enumerate(blocks)])
 
 
 class CodeParser(Parser):
@@ -138,7 +147,7 @@ class CodeParser(Parser):
         minus = [sp.expand(w + 1) == 0 for w in wanted]
         if isinstance(a, Stack):
             if len(wanted) == 2 and minus[1] and same_dim(wanted[0], a.shape[0]):
-                return bc.stack(list(a.blocks), 1, self.segment(node))
+                return side_by_side(a.blocks)
             if len(wanted) == 2 and minus[0] and same_dim(wanted[1], a.shape[2]):
                 return Flat(a.blocks)
             self.fail(node, "a 3-D array is reshaped as emb.view(N, -1) (positions side by side) "

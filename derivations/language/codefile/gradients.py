@@ -66,7 +66,7 @@ def make(reader, name, meaning, array, value=None):
     if record is None:
         line, formula = reader.lines.get(name, reader.line), str(inner)
     else:
-        line, formula = record.line, record.text
+        line, formula = record.line, history(reader, inner)
     before = None
     if value is None and record is not None and record.kind == "mask" and read_later(reader, inner):
         # dh[h <= 0] = 0, then dW1 = X.T @ dh: after the mask dh may be the gradient of the
@@ -77,6 +77,22 @@ def make(reader, name, meaning, array, value=None):
         if earlier is not None:
             before = make(reader, name, meaning, array, Vector(earlier) if isinstance(whole, Vector) else earlier)
     return CodeClaim(name, meaning, formula, inner, line, isinstance(whole, Vector), before)
+
+
+def history(reader, placeholder):
+    """How the code made a value: its statements in order, repeats counted
+    (``np.zeros_like(W); dW += x.T @ d (×3)``)."""
+    texts = []
+    while placeholder is not None:
+        texts.append(reader.records[placeholder].text)
+        placeholder = previous(reader, placeholder)
+    out = []
+    for text in reversed(texts):
+        if out and out[-1][0] == text:
+            out[-1][1] += 1
+        else:
+            out.append([text, 1])
+    return "; ".join(t if k == 1 else f"{t} (×{k})" for t, k in out)
 
 
 def previous(reader, placeholder):

@@ -100,7 +100,10 @@ class Interpreter:
             value = self.parser.translate(node)
         except FormulaError as e:
             raise ModelError(f"{self.code.path}: {e}") from None
-        return self.fresh(value)
+        made = self.fresh(value)
+        if isinstance(made, Array):
+            made.source = node
+        return made
 
     def fresh(self, value):
         inner = row_of(value)
@@ -199,7 +202,10 @@ class Interpreter:
         if isinstance(binding, Array) and getattr(binding, "fresh", False):
             binding.fresh = False
             label = name if key is None else item_name(name, key)
-            self.made(label, binding, stmt, "assign", self.text(stmt))
+            source = getattr(binding, "source", None)
+            text = " ".join((ast.get_source_segment(self.code.source, source) or "").split()) if source \
+                else self.text(stmt)
+            self.made(label, binding, stmt, "assign", text)
         if key is None:
             self.scope()[name] = binding
             self.lines[name] = getattr(stmt, "lineno", self.line)
@@ -246,6 +252,9 @@ class Interpreter:
             return item_name(self.name_of(node.value), self.parser.key(node.slice))
         return self.target_name(node)
 
+    def statement_text(self, stmt):
+        return " ".join((ast.get_source_segment(self.code.source, stmt) or "").split())
+
     def target_name(self, target):
         return " ".join((ast.get_source_segment(self.code.source, target) or "").split())
 
@@ -266,10 +275,7 @@ class Interpreter:
         old = current.value if isinstance(current, Array) else current
         new = self.combine(stmt, op, old, rhs, where)
         if isinstance(current, Array) and is_matrix(row_of(old)):
-            rhs = self.text(stmt)
-            grouped = rhs if isinstance(stmt.value, (ast.Name, ast.Call, ast.Subscript, ast.Attribute, ast.Constant)) \
-                else f"({rhs})"
-            self.change(current, name, new, stmt, "accumulate", f"{name} {op} {grouped}")
+            self.change(current, name, new, stmt, "accumulate", self.statement_text(stmt))
         else:                                  # a scalar: numpy rebinds, nothing else changes
             self.bind(name, self.fresh(new), stmt)
 
@@ -302,16 +308,15 @@ class Interpreter:
                 self.fail(stmt, f"'{where}': no array at {key!r} to change")
             item = base.items[key]
             new = self.combine(stmt, op, item.value, value_of(self.as_value(stmt, binding)), where)
-            return self.change(item, item_name(self.name_of(target.value), key), new, stmt, "accumulate", where)
+            return self.change(item, item_name(self.name_of(target.value), key), new, stmt, "accumulate",
+                               self.statement_text(stmt))
         if not isinstance(base, Array) or not is_matrix(row_of(base.value)):
             self.fail(stmt, f"item assignment to {describe(value_of(getattr(base, 'value', base)))} is not allowed")
         name = self.name_of(target.value)
         index = self.parser.translate(target.slice) if not isinstance(target.slice, ast.Tuple) else None
         value = value_of(self.as_value(stmt, binding))
         if isinstance(index, Condition):
-            condition = " ".join((ast.get_source_segment(self.code.source, target.slice) or "").split())
-            assigned = self.text(stmt)
-            text = f"{name} * ~({condition})" if op is None and assigned in ("0", "0.0") else where
+            text = self.statement_text(stmt)
             return self.change(base, name, self.masked(stmt, base.value, index, value, op), stmt,
                                "mask", text)
         selector, spread = self.selected(stmt, target, base.value, value)
@@ -326,7 +331,8 @@ class Interpreter:
                 self.fail(stmt, f"'{op}=' on labelled entries is not allowed (only =, += and -=)")
         except (TracegradError, ValueError) as e:
             self.fail(stmt, str(e))
-        self.change(base, name, Vector(new) if isinstance(x, Vector) else new, stmt, "labels", where)
+        self.change(base, name, Vector(new) if isinstance(x, Vector) else new, stmt, "labels",
+                    self.statement_text(stmt))
 
     def as_value(self, stmt, binding):
         found = binding.value if isinstance(binding, Array) else binding
@@ -429,7 +435,7 @@ class Interpreter:
             total = add(total, part)
         new = Vector(total) if isinstance(base.value, Vector) else total
         self.change(base, self.target_name(node.args[0] if what == "np.add.at" else node.func.value),
-                    new, node, "scatter", " ".join((ast.get_source_segment(self.code.source, node) or "").split()))
+                    new, node, "scatter", self.statement_text(node))
 
     # control flow
 
