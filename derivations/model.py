@@ -1,4 +1,5 @@
 """Model files (DESIGN §4): TOML in, a validated model out, with its forward program."""
+import keyword
 import numbers
 import re
 import tomllib
@@ -14,7 +15,8 @@ from tracegrad.errors import ModelError, TracegradError, UsageError
 from tracegrad.limits import (MAX_ENTRIES, MAX_FILE_BYTES, MAX_FORWARD, MAX_POINT_NUMBERS, MAX_SEED,  # noqa: F401
                               check_point_size)
 
-from tracegrad.language.formula import FUNCTIONS, MAX_SIZE, parse_dim, parse_formula
+from tracegrad.language.formula import MAX_SIZE, parse_dim, parse_value
+from tracegrad.language.values import Vector, VectorSymbol, row_of
 from tracegrad.checking.points import size_sets
 
 MODELS = Path(__file__).parent / "models"
@@ -26,17 +28,18 @@ VALUE_KINDS = ("real", "positive", "binary", "one-hot rows", "one-hot columns",
 
 
 def builtin_names():
-    return sorted(p.stem for p in MODELS.glob("*.toml"))
+    return sorted(p.stem for p in [*MODELS.glob("*.toml"), *MODELS.glob("*.py")])
 
 
 def load(name_or_path):
-    """A built-in model by name, or a model file by path."""
+    """A built-in model by name, a model file (.toml) or a code file (.py) by path."""
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise ModelError(f"a model is a built-in name or a file path, got {name_or_path!r}")
     path = Path(name_or_path)
     try:
-        if not path.suffix and (MODELS / f"{name_or_path}.toml").exists():
-            path = MODELS / f"{name_or_path}.toml"
+        for suffix in (".toml", ".py"):
+            if not path.suffix and (MODELS / f"{name_or_path}{suffix}").exists():
+                path = MODELS / f"{name_or_path}{suffix}"
         if not path.exists():
             known = ", ".join(builtin_names())
             raise ModelError(f"no model '{name_or_path}': not a file, and not a built-in model ({known})")
@@ -50,9 +53,17 @@ def load(name_or_path):
 
 
 def loads(raw, path="<stdin>"):
-    """A model from the bytes of a TOML model file (``path`` names it in errors)."""
+    """A model from the bytes of a model file: a code file if ``path`` ends in .py, else TOML
+    (``path`` names it in errors)."""
     if len(raw) > MAX_FILE_BYTES:
         raise ModelError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    if str(path).endswith(".py"):
+        from tracegrad.language.codefile import load_code_file
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ModelError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        return load_code_file(str(path), text)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -79,6 +90,7 @@ class Model:
     meanings: dict           # name -> formula text
     claims: dict             # name -> formula text
     loss: dict = field(default_factory=dict)
+    one_d: frozenset = frozenset()   # forward names whose values are 1-D (numpy vectors)
 
     @classmethod
     def from_dict(cls, data, path="<model>"):
@@ -112,7 +124,7 @@ class Model:
                 if kind not in VALUE_KINDS:
                     raise ModelError(f"{path}: [{section}] {n}: unknown values '{kind}' (use one of: {', '.join(VALUE_KINDS)})")
                 shape = where(f"[{section}] {n}", lambda: parse_shape(shape_text, dims))
-                symbols[n] = sp.MatrixSymbol(n, *shape)
+                symbols[n] = matrix_symbol(n, shape)
                 kinds[n] = kind
                 if section == "params":
                     params.append(symbols[n])
@@ -127,7 +139,7 @@ class Model:
             if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_SIZE:
                 raise ModelError(f"{path}: [sizes] {n}: must be an integer from 1 to {MAX_SIZE}, got {v!r}")
             sizes[dims[n]] = v
-        program = Program()
+        program, one_d = Program(), set()
         names = {**dims, **symbols}
         forward = table(data, "forward", path)
         if not forward:
@@ -138,8 +150,11 @@ class Model:
             check_name(n, path, "forward", names)
             if not isinstance(text, str):
                 raise ModelError(f"{path}: [forward] {n}: must be a formula string")
-            expr = where(f"[forward] {n}", lambda: parse_formula(text, names))
-            names[n] = where(f"[forward] {n}", lambda: program.define(n, expr))
+            value = where(f"[forward] {n}", lambda: parse_value(text, names))
+            symbol = where(f"[forward] {n}", lambda: program.define(n, row_of(value)))
+            names[n] = Vector(symbol) if isinstance(value, Vector) else symbol
+            if isinstance(value, Vector):
+                one_d.add(n)
         where("[forward]", program.validate)
         meanings = strings(data, "meaning", path)
         claims = strings(data, "claims", path)
@@ -147,7 +162,8 @@ class Model:
             check_name(n, path, "meaning", names)
         loss = strings(data, "loss", path)
         model = cls(data["name"], data.get("title", data["name"]), data.get("source", ""),
-                    path, dims, symbols, kinds, tuple(params), sizes, program, meanings, claims, loss)
+                    path, dims, symbols, kinds, tuple(params), sizes, program, meanings, claims, loss,
+                    frozenset(one_d))
         try:
             model.check_sizes()
         except UsageError as e:
@@ -199,7 +215,8 @@ class Model:
         return verify_model(self, seed=check_seed(seed), sizes=self.check_sizes(sizes))
 
     def forward_names(self):
-        return {s.name: s for s, _ in self.program.definitions}
+        """{name: its symbol}; a 1-D value as a Vector, so formulas read it as numpy does."""
+        return {s.name: Vector(s) if s.name in self.one_d else s for s, _ in self.program.definitions}
 
     def __repr__(self):
         from tracegrad.render.notebook import model_repr
@@ -250,19 +267,27 @@ def strings(data, key, path):
     return dict(out)
 
 
-RESERVED = {*FUNCTIONS, "np", "numpy", "T"}
+LIBRARIES = {"np", "numpy", "torch"}     # prefixes of the functions formulas call
 
 
 def check_name(n, path, section, taken):
-    if not n.isidentifier() or n.startswith("_"):
+    """A name may be anything that is not called (DESIGN §4): ``T``, ``grad`` and ``sum`` are
+    fine, since a function is only ever a name that is called."""
+    if not n.isidentifier() or n.startswith("_") or keyword.iskeyword(n):
         raise ModelError(f"{path}: [{section}] '{n}' is not a valid name")
-    if n in RESERVED:
-        raise ModelError(f"{path}: [{section}] '{n}' shadows the function of that name")
+    if n in LIBRARIES:
+        raise ModelError(f"{path}: [{section}] '{n}' shadows the library of that name")
     if n in taken:
         raise ModelError(f"{path}: [{section}] '{n}' is already defined")
 
 
 def parse_shape(text, dims):
-    if not isinstance(text, str) or text.count(",") != 1:
-        raise TracegradError(f"shape must be \"rows, cols\", got {text!r}")
+    """"rows, cols" (2-D) or "n" (1-D: numpy's vector, held as a 1 × n row)."""
+    if not isinstance(text, str) or text.count(",") > 1:
+        raise TracegradError(f"shape must be \"rows, cols\" or \"length\" (1-D), got {text!r}")
     return tuple(parse_dim(part.strip(), dims) for part in text.split(","))
+
+
+def matrix_symbol(name, shape):
+    """The symbol of a declared shape: a VectorSymbol (1 × n) for a 1-D shape."""
+    return VectorSymbol(name, 1, shape[0]) if len(shape) == 1 else sp.MatrixSymbol(name, *shape)

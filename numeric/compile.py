@@ -739,3 +739,17 @@ def compile_expression(expr):
 def evaluate(expr, values):
     """Value of ``expr`` for ``values`` (symbols or names -> numbers, arrays, dimension ints)."""
     return compile_expression(expr)(values)
+
+
+# max along an axis (symbolic/functions.py AxisMax)
+from tracegrad.symbolic.functions import AxisMax  # noqa: E402  (a self-contained block)
+
+
+def _axis_max(a, axis):
+    """The entry of largest real part along ``axis`` (kept 2-D), itself: complex steps pass through."""
+    index = np.expand_dims(np.argmax(np.real(a), axis=axis), axis)
+    return np.take_along_axis(a, index, axis)
+
+
+RULES.register(AxisMax)(lambda b, expr, env: b.emit(
+    lambda a, axis=expr.axis: _axis_max(a, axis), [b.slot(expr.arg, env)], expr))

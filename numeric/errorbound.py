@@ -28,7 +28,8 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from tracegrad.symbolic.algebra import dag_nodes
 from tracegrad.symbolic.dispatch import Dispatch
 from tracegrad.symbolic.errors import TracegradError
-from tracegrad.symbolic.functions import ELEMENT, Softmax, elementwise, relu, scalar_body, sigmoid, step
+from tracegrad.symbolic.functions import ELEMENT, AxisMax, Softmax, elementwise, relu, scalar_body, sigmoid, step
+from tracegrad.symbolic.rules import at_max
 from tracegrad.symbolic.shapes import is_matrix, shape_of
 
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
@@ -400,6 +401,12 @@ def _explicit(model, e):
     return sp.ImmutableDenseMatrix(e.rows, e.cols, [x if x is not None else 0 for x in errs])
 
 
+def _axis_max(model, e):
+    """ε(max A) ≤ max ε(A) along the same axis: the choice is exact."""
+    err = model(e.arg)
+    return None if err is None else AxisMax(err, e.axis)
+
+
 RULES = Dispatch("rounding-error model", {
     sp.Function: RoundingModel.function,
     sp.MatrixSymbol: _exact, sp.Symbol: _exact, sp.Dummy: _exact, sp.OneMatrix: _exact,
@@ -412,7 +419,7 @@ RULES = Dispatch("rounding-error model", {
     ElementwiseApplyFunction: _elementwise, Softmax: _softmax, sp.Inverse: _inverse,
     sp.Determinant: _determinant, sp.MatPow: _matpow, MatrixElement: _part, sp.MatrixSlice: _part,
     sp.BlockMatrix: _block, sp.Sum: _summation, sp.Max: _choice, sp.Min: _choice,
-    sp.Piecewise: _choice, sp.ImmutableDenseMatrix: _explicit,
+    sp.Piecewise: _choice, sp.ImmutableDenseMatrix: _explicit, AxisMax: _axis_max,
 })
 
 
@@ -495,4 +502,18 @@ def branch_arguments(expr):
             for arg in atom.args:
                 if isinstance(arg, sp.Expr) and arg.has(ELEMENT) and not arg.is_number:
                     found.append(node.expr if arg == ELEMENT else elementwise(sp.Lambda(ELEMENT, arg), node.expr))
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(found + tie_indicators(expr)))
+
+
+def tie_indicators(expr):
+    """For each max along an axis in ``expr``: a 1×1 value that is 0 where two entries tie for
+    some maximum (the kink of max) and 1 elsewhere, as a branch argument whose kink is 0."""
+    found = []
+    for node in dag_nodes(expr):
+        if isinstance(node, AxisMax):
+            rows, cols = shape_of(node.arg)
+            ties = at_max(node)
+            count = ties * sp.OneMatrix(cols, 1) if node.axis == 1 else sp.OneMatrix(1, rows) * ties
+            most = AxisMax(count, 0 if node.axis == 1 else 1)
+            found.append(elementwise(step, sp.Rational(3, 2) * sp.OneMatrix(1, 1) - most))
+    return found

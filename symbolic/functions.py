@@ -156,3 +156,32 @@ def canonical(expr):
     if all(a is b for a, b in zip(args, expr.args)):
         return expr
     return expr.func(*args)
+
+
+class AxisMax(sp.MatrixExpr):
+    """max(A) along an axis, kept 2-D: axis 0 → the largest entry of each column (1 × c),
+    axis 1 → of each row (r × 1).  Its derivative is the subgradient 1[A = max]: where two
+    entries tie for the maximum the function has a kink."""
+
+    def __new__(cls, arg, axis):
+        axis = sp.Integer(axis)
+        if axis not in (0, 1):
+            raise ValueError("max axis must be 0 (per column) or 1 (per row)")
+        return super().__new__(cls, arg, axis)
+
+    @property
+    def arg(self):
+        return self.args[0]
+
+    @property
+    def axis(self):
+        return int(self.args[1])
+
+    @property
+    def shape(self):
+        rows, cols = self.arg.shape
+        return (sp.Integer(1), cols) if self.axis == 0 else (rows, sp.Integer(1))
+
+    def _entry(self, i, j, **kwargs):
+        raise NotImplementedError("max along an axis has no closed-form entry")
+

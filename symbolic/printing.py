@@ -18,7 +18,7 @@ from sympy.printing.str import StrPrinter
 
 from .algebra import fewer_transposes
 from .entrywise import lift
-from .functions import ELEMENT, Softmax, relu, scalar_body, sigmoid, step
+from .functions import ELEMENT, AxisMax, Softmax, relu, scalar_body, sigmoid, step
 
 SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
 # the operator a printed node shows at its top -> how tightly it binds, per target syntax
@@ -94,6 +94,9 @@ class MatrixNotation:
     def postfix(self, x, mark):
         return self.operand(x, "postfix") + mark
 
+    def power_base(self, x):
+        return self.operand(x, "power", right=True)
+
     # matrices
 
     def _print_MatrixSymbol(self, x):
@@ -121,7 +124,7 @@ class MatrixNotation:
     def _print_HadamardPower(self, x):
         if negative_power(x):
             return self.emit(x, self.fraction([], [reciprocal(x)]), "divide")
-        text = self.GLYPHS["hpow"].format(self.operand(x.base, "power", right=True), self.exponent(x.exp))
+        text = self.GLYPHS["hpow"].format(self.power_base(x.base), self.exponent(x.exp))
         return self.emit(x, text, "power")
 
     def _print_ElementwiseApplyFunction(self, x):
@@ -160,14 +163,17 @@ class MatrixNotation:
         return self.emit(x, self.postfix(x.arg, self.GLYPHS["inv"]), "postfix")
 
     def _print_MatPow(self, x):
-        text = self.GLYPHS["mpow"].format(self.operand(x.base, "power", right=True), self.exponent(x.exp))
+        text = self.GLYPHS["mpow"].format(self.power_base(x.base), self.exponent(x.exp))
         return self.emit(x, text, "power")
 
     def _print_Softmax(self, x):
         return self.emit(x, self.GLYPHS["softmax"].format(self._print(x.arg), x.axis), "atom")
 
+    def _print_AxisMax(self, x):
+        return self.emit(x, self.GLYPHS["axismax"].format(self._print(x.arg), x.axis), "atom")
+
     def _print_MatrixSlice(self, x):
-        rows, cols = (slice_text(s, d) for s, d in zip((x.rowslice, x.colslice), x.parent.shape))
+        rows, cols = (slice_text(s, d, self._print) for s, d in zip((x.rowslice, x.colslice), x.parent.shape))
         return self.emit(x, f"{self.operand(x.parent, 'postfix')}[{rows}, {cols}]", "postfix")
 
     def _print_MatrixElement(self, x):
@@ -219,6 +225,7 @@ class NumpyPrinter(MatrixNotation, StrPrinter):
     GLYPHS = {"group": "({})", "T": ".T", "matmul": " @ ", "hadamard": " * ", "minus": "-",
               "hpow": "{} ** {}", "mpow": "{} ** {}", "ones": "ones({}, {})", "zeros": "zeros({}, {})",
               "eye": "eye({})", "inv": "", "softmax": "softmax({}, axis={})", "tr": "trace({})",
+              "axismax": "max({}, axis={}, keepdims=True)",
               "det": "det({})"}
     FUNCTIONS = {sigmoid: "sigmoid", relu: "relu", sp.Abs: "abs", sp.log: "log", sp.exp: "exp",
                  sp.tanh: "tanh"}
@@ -268,7 +275,7 @@ class UnicodePrinter(MatrixNotation, StrPrinter):
     printmethod = "_unicodestr"
     GLYPHS = {"group": "({})", "T": "ᵀ", "matmul": " ", "hadamard": " ∘ ", "minus": "−",
               "hpow": "{}^∘{}", "mpow": "{}^{}", "ones": "𝟏₍{},{}₎", "zeros": "0₍{},{}₎", "eye": "I₍{}₎",
-              "inv": "⁻¹", "softmax": "softmax{1}({0})", "tr": "tr({})", "det": "det({})"}
+              "inv": "⁻¹", "softmax": "softmax{1}({0})", "axismax": "max{1}({0})", "tr": "tr({})", "det": "det({})"}
     FUNCTIONS = {sigmoid: "σ", relu: "relu"}
 
     def indicator(self, relation, arg):
@@ -317,6 +324,10 @@ class UnicodePrinter(MatrixNotation, StrPrinter):
         return self.emit(x, f"−{-x}" if x < 0 else str(x), "neg" if x < 0 else "atom")
 
     def _print_Pow(self, x, rational=False):
+        if x.exp == sp.S.Half:
+            return self.emit(x, "√" + self.operand(x.base, "atom"), "atom")
+        if x.exp.is_Rational and x.exp < 0:
+            return self.emit(x, f"1 / {self.operand(1 / x, 'divide', right=True)}", "divide")
         return self.emit(x, f"{self.operand(x.base, 'power', right=True)}^{self.exponent(x.exp)}", "power")
 
     def _print_Function(self, x):
@@ -332,10 +343,15 @@ class TracegradLatexPrinter(MatrixNotation, LatexPrinter):
     GLYPHS = {"group": "\\left({}\\right)", "T": "^{\\top}", "matmul": " ", "hadamard": " \\odot ",
               "minus": "-", "hpow": "{}^{{\\circ {}}}", "mpow": "{}^{{{}}}", "ones": "\\mathbf{{1}}_{{({},{})}}",
               "zeros": "\\mathbf{{0}}_{{({},{})}}", "eye": "I_{{{}}}", "inv": "^{-1}",
-              "softmax": "\\operatorname{{softmax}}_{1}\\left({0}\\right)",
+              "softmax": "\\operatorname{{softmax}}_{1}\\left({0}\\right)", "axismax": "\\max_{1}\\left({0}\\right)",
               "tr": "\\operatorname{{tr}}\\left({}\\right)", "det": "\\det\\left({}\\right)"}
     FUNCTIONS = {sigmoid: "\\sigma", relu: "\\operatorname{relu}", sp.log: "\\log", sp.exp: "\\exp",
                  sp.tanh: "\\tanh", sp.Abs: "\\operatorname{abs}"}
+
+    def power_base(self, x):
+        text = super().power_base(x)
+        # Aᵀ as a base: TeX refuses a second superscript, so the base is one group
+        return f"{{{text}}}" if self.kind(x) == "postfix" and text.endswith("}") else text
 
     def __init__(self, names=None, **settings):
         super().__init__(names, **settings)
@@ -411,10 +427,11 @@ def is_negative(t):
     return isinstance(t, sp.Expr) and not isinstance(t, sp.MatrixExpr) and t.could_extract_minus_sign()
 
 
-def slice_text(sl, size):
+def slice_text(sl, size, show=str):
+    """``a:b`` of a slice, the bounds that are the defaults left out, each printed by ``show``."""
     start, stop, _ = sl
-    a = "" if start == 0 else str(start)
-    b = "" if sp.simplify(stop - size) == 0 else str(stop)
+    a = "" if start == 0 else show(start)
+    b = "" if sp.simplify(stop - size) == 0 else show(stop)
     return f"{a}:{b}"
 
 

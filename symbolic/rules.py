@@ -221,3 +221,26 @@ def scatter(G, parent, rows, cols):
         return G
     block = lambda rc, cc: G if (rc == cols and cc == rows) else sp.ZeroMatrix(rc[1] - rc[0], cc[1] - cc[0])
     return sp.BlockMatrix([[block(rc, cc) for cc in col_cuts] for rc in row_cuts])
+
+
+# max along an axis (symbolic/functions.py AxisMax)
+from .functions import ELEMENT, AxisMax, step  # noqa: E402  (a self-contained block)
+
+
+@rule(AxisMax)
+def axis_max(node, G, active):
+    """N = max(A) per row (r × 1):  G_A = (1[A = N 1ᵀ] ∘ Gᵀ 1ᵀ)ᵀ;  per column (1 × c):  G_A = (1[A = 1 N] ∘ 1 Gᵀ)ᵀ
+    — a subgradient: where entries tie for the maximum, max has a kink"""
+    return [(node.arg, T(hadamard(at_max(node), spread(node, T(G)))))]
+
+
+def spread(node, v):
+    """A value of the shape of ``node`` (a max along an axis) repeated along that axis."""
+    rows, cols = shape_of(node.arg)
+    return matmul(v, sp.OneMatrix(1, cols)) if node.axis == 1 else matmul(sp.OneMatrix(rows, 1), v)
+
+
+def at_max(node):
+    """1[A = N] for N = max(A) along an axis, of the shape of A: 1 − 1[N − A > 0], since
+    N − A ≥ 0 everywhere and is 0 exactly where A attains its maximum."""
+    return elementwise(sp.Lambda(ELEMENT, 1 - step(ELEMENT)), add(spread(node, node), scale(-1, node.arg)))

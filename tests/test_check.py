@@ -202,7 +202,7 @@ MALFORMED = [
     ("dZ4", "A5 - Y", "unknown name 'A5'"),
     ("dW4", "dZ4 @ A3", "do not compose"),                  # (m, 1) @ (n3, m)
     ("dZ3", "dA3 * relu_prime(Z2).T", "do not broadcast"),  # (m, n3) * (m, n2)
-    ("dZ4", "A4.shape", "attribute"),
+    ("dZ4", "A4.shape", "shape, not an array"),
     ("dZ4", "__import__('os')", "not allowed"),
     ("dZ4", "lambda: A4", "not allowed"),
     ("dZ4", "grad(m)", "not a symbol or forward name"),
@@ -298,12 +298,10 @@ BAD_MODELS = {
                                      'J = "A"'), "scalar"),
     "duplicate name": (BASE.replace('A = "sigmoid(Z)"', 'W = "sigmoid(Z)"'), "already defined"),
     "forward name equal to an input": (BASE.replace('Z = "W @ X"', 'X = "W @ X"'), "already defined"),
-    "name shadowing a function": (BASE.replace('W = "k, n"', 'sum = "k, n"'), "shadows"),
-    "meaning shadowing a function": (BASE.replace('dW = "grad(W)"', 'sigmoid = "grad(W)"'), "shadows"),
     "bad TOML": (BASE.replace('W = "k, n"', 'W = "k, n'), "not valid TOML"),
     "unknown values kind": (BASE.replace('values = "binary"', 'values = "categorical"'),
                             "unknown values 'categorical'"),
-    "shape with one part": (BASE.replace('W = "k, n"', 'W = "k"'), "rows, cols"),
+    "shape with three parts": (BASE.replace('W = "k, n"', 'W = "k, n, m"'), "rows, cols"),
     "size of an unknown dim": (BASE.replace("k = 2\n", "k = 2\nq = 3\n"), "not a dimension"),
     "forward formula that does not parse": (BASE.replace('A = "sigmoid(Z)"', 'A = "sigmoid(Z"'),
                                             "syntax error"),

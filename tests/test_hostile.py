@@ -96,7 +96,7 @@ def test_injections_through_the_cli(no_side_effects):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("X.shape", "attribute '.shape' is not allowed"), ("np.os", "attribute '.os'"),
+    ("X.shape", "is a shape, not an array"), ("np.os", "attribute '.os'"),
     ("np.os.system('echo hi')", "unknown function 'np.os.system'"),
     ("X.__class__", "'__class__' is not allowed"), ("__import__", "'__import__' is not allowed"),
     ("().__class__", "'__class__' is not allowed"), ("lambda: X", "lambda is not allowed"),
@@ -104,7 +104,7 @@ def test_injections_through_the_cli(no_side_effects):
     ("sum(*X)", "starred argument is not allowed"), ("(a := X)", "':=' is not allowed"),
     ("import os", "syntax error"), ("eval('X')", "unknown function 'eval'"),
     ("open('x')", "unknown function 'open'"), ("X(1)", "'X' is not a function"),
-    ("Z1.T.T.sum()", "unknown function 'Z1.T.T.sum'"), ("(X + X).sum()", "only functions"),
+    ("Z1.T.T.foo()", "unknown method '.foo()'"), ("(X + X).detach()", "detach() stops gradients"),
 ])
 def test_refusals_say_what_is_refused(text, message):
     with pytest.raises(FormulaError, match=message.replace("(", r"\(").replace(")", r"\)")
@@ -208,9 +208,7 @@ BAD_MODELS = {
                              "not valid TOML"),
     "forward name redefines a parameter": (BASE.replace('A = "sigmoid', 'w = "sigmoid').replace("log(A)", "log(w)")
                                            .replace("- A)", "- w)"), "'w' is already defined"),
-    "name shadowing a function": (BASE.replace('A = "sigmoid(w.T @ X)"', 'exp = "sigmoid(w.T @ X)"'), "shadows"),
     "param shadowing np": (BASE.replace('w = "n, 1"', 'np = "n, 1"'), "shadows"),
-    "dim shadowing np.dot": (BASE.replace('n = "inputs"', 'n = "inputs"\ndot = ""'), "'dot' shadows"),
     "dunder name": (BASE.replace('w = "n, 1"', '__class__ = "n, 1"'), "not a valid name"),
     "line break in a name": (BASE.replace('w = "n, 1"', 'w = "n, 1"\n"a\\nb" = "n, 1"'),
                              "'a b' is not a valid name"),

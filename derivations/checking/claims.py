@@ -40,11 +40,15 @@ class ClaimResult:
     diagnosis: tuple = ()
     suggestion: str | None = None
     given: tuple = ()            # claims whose TRUE value a 'holds' relied on, their own formula failing
+    line: int | None = None      # where a code file makes the claimed value
 
     def as_dict(self):
-        return {"name": self.name, "formula": self.formula, "verdict": self.verdict,
-                "evidence": self.evidence, "diagnosis": list(self.diagnosis),
-                "suggestion": self.suggestion, "given": list(self.given)}
+        out = {"name": self.name, "formula": self.formula, "verdict": self.verdict,
+               "evidence": self.evidence, "diagnosis": list(self.diagnosis),
+               "suggestion": self.suggestion, "given": list(self.given)}
+        if self.line is not None:
+            out["line"] = self.line
+        return out
 
     def __repr__(self):
         from tracegrad.render.notebook import claim_repr

@@ -1,34 +1,38 @@
 """NumPy semantics made explicit in SymPy: broadcasting, element-wise arithmetic, reductions.
 
-Values are scalar SymPy expressions or matrix expressions.  ``where`` is the formula fragment
-named in errors.  Shape problems raise ShapeError; other refusals raise ValueError, which the
-formula parser turns into a positioned FormulaError.
+Values are scalar SymPy expressions, matrix expressions or 1-D ``Vector``s (values.py).
+``where`` is the formula fragment named in errors.  Shape problems raise ShapeError; other
+refusals raise ValueError, which the formula parser turns into a positioned FormulaError.
 """
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from tracegrad.symbolic.algebra import matrix_product, matrix_sum, submatrix
+from tracegrad.symbolic.algebra import T, matrix_product, matrix_sum, submatrix
 from tracegrad.symbolic.errors import ShapeError
-from tracegrad.symbolic.functions import elementwise, relu, softmax, step
-from tracegrad.symbolic.shapes import fmt, is_matrix, same_dim
+from tracegrad.symbolic.functions import ELEMENT as _X, AxisMax, elementwise, relu, softmax, step
+from tracegrad.symbolic.shapes import is_matrix, same_dim
+
+from tracegrad.language.values import Condition, Vector, describe, one_d_if, row_of
 
 _UNDEFINED = (sp.zoo, sp.nan, sp.oo, -sp.oo)
 _MAX_POWER_BITS = 100_000
 MAX_STACK_DEPTH = 8
 
 
-def shape_text(value):
-    return fmt(value.shape if is_matrix(value) else None)
-
-
 def _mismatch(a, b, where, verb, what):
-    return ShapeError(f"shapes {shape_text(a)} and {shape_text(b)} do not {verb} "
-                      f"in '{where}' ({what})")
+    return ShapeError(f"shapes {describe(a)} and {describe(b)} do not {verb} in '{where}' ({what})")
 
 
 def _need_matrix(value, where, what):
-    if not is_matrix(value):
+    if not is_matrix(row_of(value)):
         raise ShapeError(f"{what} needs a matrix, got a scalar in '{where}'")
+
+
+def _need_2d(value, where, what):
+    _need_matrix(value, where, what)
+    if isinstance(value, Vector):
+        raise ShapeError(f"{what} needs a 2-D matrix, got a 1-D vector {describe(value)} in '{where}'")
 
 
 def _finite(value):
@@ -77,7 +81,12 @@ def broadcast_shape(a, b, where, what):
 
 
 def binary(op, a, b, where):
-    """a op b for op in + - * / with numpy broadcasting."""
+    """a op b for op in + - * / with numpy broadcasting (a 1-D vector broadcasts as a row)."""
+    if isinstance(a, Vector) or isinstance(b, Vector):
+        if isinstance(a, Vector) and isinstance(b, Vector) and not same_dim(a.length, b.length) \
+                and 1 not in (a.length, b.length):
+            raise _mismatch(a, b, where, "broadcast", f"element-wise {op}")
+        return one_d_if(binary(op, row_of(a), row_of(b), where), a, b)
     what = f"element-wise {op}"
     if op == "/" and (isinstance(b, sp.ZeroMatrix) or (not is_matrix(b) and b == 0)):
         raise ValueError("division by zero")
@@ -85,12 +94,16 @@ def binary(op, a, b, where):
         return _finite({"+": sp.Add, "-": lambda x, y: x - y, "*": sp.Mul,
                         "/": lambda x, y: x / y}[op](a, b))
     shape = broadcast_shape(a, b, where, what)
+    if op == "/" and is_matrix(b) and tuple(shape) == (1, 1):
+        # a 1×1 reciprocal would become SymPy's MatPow (matrix inverse): divide by the entry
+        return scale(1 / MatrixElement(b, 0, 0), a) if is_matrix(a) else \
+            scale(a / MatrixElement(b, 0, 0), sp.OneMatrix(1, 1))
     if op == "*" and not (is_matrix(a) and is_matrix(b)):
         return scale(a, b) if is_matrix(b) else scale(b, a)
     if op == "/":
         if not is_matrix(b):
             return scale(1 / b, a)
-        b, op = sp.HadamardPower(b, -1), "*"
+        b, op = sp.HadamardPower(expand_to(b, *shape), -1), "*"
         if not is_matrix(a):
             return scale(a, expand_to(b, *shape))
     a, b = expand_to(a, *shape), expand_to(b, *shape)
@@ -102,13 +115,15 @@ def binary(op, a, b, where):
 
 
 def negate(a):
-    return scale(-1, a) if is_matrix(a) else -a
+    return binary("*", sp.Integer(-1), a, "-") if is_matrix(row_of(a)) else -a
 
 
 def power(a, b, where):
     """a ** b element-wise; the exponent must be a scalar."""
-    if is_matrix(b):
-        raise ShapeError(f"the exponent must be a scalar, got shape {shape_text(b)} in '{where}'")
+    if is_matrix(row_of(b)):
+        raise ShapeError(f"the exponent must be a scalar, got shape {describe(b)} in '{where}'")
+    if isinstance(a, Vector):
+        return Vector(power(a.row, b, where))
     if (isinstance(a, sp.ZeroMatrix) or a == 0) and b.is_number and b.is_extended_negative:
         raise ValueError("division by zero")
     if is_matrix(a):
@@ -122,9 +137,38 @@ def power(a, b, where):
 
 
 def matmul(a, b, where):
-    if not (is_matrix(a) and is_matrix(b)) or not same_dim(a.cols, b.rows):
+    """a @ b; a 1-D vector is a row on the left, a column on the right, and v @ w is their dot
+    product (a 1×1 value)."""
+    if isinstance(a, Vector) and isinstance(b, Vector):
+        if not same_dim(a.length, b.length):
+            raise _mismatch(a, b, where, "compose", "dot product of 1-D vectors")
+        return matrix_product([a.row, T(b.row)])
+    if isinstance(b, Vector):
+        if not is_matrix(a) or not same_dim(a.cols, b.length):
+            raise _mismatch(a, b, where, "compose", "matrix product")
+        return Vector(T(matrix_product([a, T(b.row)])))
+    left = a.row if isinstance(a, Vector) else a
+    if not (is_matrix(left) and is_matrix(b)) or not same_dim(left.cols, b.rows):
         raise _mismatch(a, b, where, "compose", "matrix product")
-    return matrix_product([a, b])
+    return one_d_if(matrix_product([left, b]), a)
+
+
+def dot(a, b, where):
+    """np.dot: a matrix product, or a product with a scalar."""
+    if is_matrix(row_of(a)) and is_matrix(row_of(b)):
+        return matmul(a, b, where)
+    return binary("*", a, b, where)
+
+
+def outer(a, b, where):
+    """np.outer(u, v)[i, j] = u_i v_j, for vectors of any orientation."""
+    u, v = (row_of(x) for x in (a, b))
+    for x in (u, v):
+        if not is_matrix(x) or 1 not in x.shape:
+            raise ShapeError(f"outer needs vectors, got {describe(x)} in '{where}'")
+    column = u if u.cols == 1 else T(u)
+    row = v if v.rows == 1 else T(v)
+    return matrix_product([column, row])
 
 
 def transpose(a):
@@ -133,6 +177,8 @@ def transpose(a):
 
 def apply(function, a):
     """An element-wise function: its canonical element-wise node, or f(scalar)."""
+    if isinstance(a, Vector):
+        return Vector(apply(function, a.row))
     if is_matrix(a):
         return elementwise(function, a)
     # relu and step test x > 0 on numbers; SymPy cannot always decide it (log 2 + log 3 − log 6).
@@ -141,31 +187,101 @@ def apply(function, a):
     return _finite(function(a))
 
 
+def _reduction_axis(a, axis, where, what):
+    if isinstance(a, Vector) and axis not in (None, 0):
+        raise ValueError(f"{what} of a 1-D vector has only axis 0")
+    if not is_matrix(row_of(a)) and axis is not None:
+        raise ShapeError(f"{what} over an axis needs a matrix, got a scalar in '{where}'")
+
+
 def total(a, axis, keepdims, where):
-    """numpy sum: all → 1×1; axis 0 → 1×c; axis 1 → r×1 with keepdims, else a 1×r row."""
+    """numpy sum: all → 1×1; axis 0 → 1×c; axis 1 → r×1 with keepdims, else 1-D."""
+    _reduction_axis(a, axis, where, "sum")
+    if isinstance(a, Vector):
+        entries = total(a.row, None, True, where)
+        return Vector(entries) if keepdims else entries
     if not is_matrix(a):
-        if axis is not None:
-            raise ShapeError(f"sum over an axis needs a matrix, got a scalar in '{where}'")
         return a
     rows, cols = a.shape
     if axis in (None, 0) and rows != 1:
         a = matrix_product([sp.OneMatrix(1, rows), a])
     if axis in (None, 1) and cols != 1:
         a = matrix_product([a, sp.OneMatrix(cols, 1)])
-    # numpy returns a 1-D vector here, and 1-D vectors broadcast as rows.
-    return a.T if axis == 1 and not keepdims else a
+    return one_dimensional(a, axis) if axis is not None and not keepdims else a
+
+
+def one_dimensional(kept, axis):
+    """A reduction along ``axis`` kept 2-D, as the 1-D vector numpy returns without keepdims."""
+    return Vector(kept if axis == 0 else T(kept))
+
+
+def count(a, axis):
+    """How many entries a reduction along ``axis`` (None: all) combines."""
+    a = row_of(a)
+    if not is_matrix(a):
+        return sp.Integer(1)
+    return {None: sp.Mul(*a.shape), 0: a.shape[0], 1: a.shape[1]}[axis]
 
 
 def mean(a, axis, keepdims, where):
-    count = {None: sp.Mul(*a.shape), 0: a.shape[0], 1: a.shape[1]}[axis] if is_matrix(a) else 1
-    return binary("/", total(a, axis, keepdims, where), count, where)
+    return binary("/", total(a, axis, keepdims, where), count(a, axis), where)
+
+
+def var(a, axis, keepdims, ddof, where):
+    """numpy var: mean of squared deviations from the mean, divided by (count − ddof)."""
+    centred = binary("-", a, mean(a, axis, True, where), where)
+    n = count(a, axis) - ddof
+    if n.is_number and n <= 0:
+        raise ValueError(f"variance with ddof={ddof} of {count(a, axis)} entries")
+    return binary("/", total(power(centred, sp.Integer(2), where), axis, keepdims, where), n, where)
+
+
+def largest(a, axis, keepdims, where):
+    """numpy max: along axis 0 (1×c), 1 (r×1) or all entries (1×1); without keepdims, 1-D."""
+    _reduction_axis(a, axis, where, "max")
+    if isinstance(a, Vector):
+        entries = AxisMax(a.row, 1)
+        return Vector(entries) if keepdims else entries
+    if not is_matrix(a):
+        return a
+    if axis is None:
+        return AxisMax(AxisMax(a, 1), 0)
+    kept = AxisMax(a, axis)
+    return kept if keepdims else one_dimensional(kept, axis)
+
+
+def maximum(a, b, where):
+    """Entry-wise maximum: relu(A) against 0, else b + relu(a − b)."""
+    if not is_matrix(row_of(a)) and a == 0:
+        a, b = b, a
+    if not is_matrix(row_of(b)) and b == 0:
+        return apply(relu, a)
+    return binary("+", b, apply(relu, binary("-", a, b, where)), where)
+
+
+def minimum(a, b, where):
+    """Entry-wise minimum: a − relu(a − b)."""
+    return binary("-", a, apply(relu, binary("-", a, b, where)), where)
+
+
+def clip(a, lo, hi, where):
+    """np.clip(a, lo, hi) = lo + relu(a − lo) − relu(a − hi) (lo ≤ hi; either may be None)."""
+    if lo is None and hi is None:
+        raise ValueError("clip needs a lower or an upper bound")
+    if lo is None:
+        return minimum(a, hi, where)
+    if hi is None:
+        return maximum(a, lo, where)
+    if not is_matrix(row_of(lo)) and not is_matrix(row_of(hi)) and (lo - hi).is_positive:
+        raise ValueError("clip's lower bound is above its upper bound")
+    return binary("-", maximum(a, lo, where), apply(relu, binary("-", a, hi, where)), where)
 
 
 def square(kind, a, where):
     """trace, inv, det, logdet of a square matrix."""
-    _need_matrix(a, where, kind)
+    _need_2d(a, where, kind)
     if not same_dim(a.rows, a.cols):
-        raise ShapeError(f"{kind} needs a square matrix, got shape {shape_text(a)} in '{where}'")
+        raise ShapeError(f"{kind} needs a square matrix, got shape {describe(a)} in '{where}'")
     if kind == "trace":
         return sp.Trace(a)
     if kind == "inv":
@@ -175,13 +291,19 @@ def square(kind, a, where):
 
 
 def stack(blocks, axis, where):
-    """vstack (axis 0) or hstack (axis 1) as a BlockMatrix."""
+    """vstack (axis 0) or hstack (axis 1) as a BlockMatrix; hstack of 1-D vectors is 1-D, vstack
+    makes each a row."""
     what = "vstack" if axis == 0 else "hstack"
     if not blocks:
         raise ValueError(f"{what} needs at least one matrix")
     for block in blocks:
         _need_matrix(block, where, what)
-    blocks = [part for block in blocks for part in _stack_parts(block, axis)]
+    vectors = [isinstance(b, Vector) for b in blocks]
+    if axis == 1 and any(vectors):
+        if not all(vectors):
+            raise ShapeError(f"hstack of 1-D and 2-D arrays in '{where}'")
+        return Vector(stack([b.row for b in blocks], 1, where))
+    blocks = [part for block in blocks for part in _stack_parts(row_of(block), axis)]
     first = blocks[0]
     for block in blocks[1:]:
         if not same_dim(first.shape[1 - axis], block.shape[1 - axis]):
@@ -192,6 +314,17 @@ def stack(blocks, axis, where):
     if max(_stack_depth(b) for b in blocks) >= MAX_STACK_DEPTH:
         raise ValueError(f"vstack/hstack nest deeper than {MAX_STACK_DEPTH} levels")
     return sp.BlockMatrix([[b] for b in blocks] if axis == 0 else [list(blocks)])
+
+
+def concatenate(blocks, axis, where):
+    """np.concatenate / torch.cat: 1-D vectors end to end, 2-D matrices along ``axis``."""
+    if blocks and all(isinstance(b, Vector) for b in blocks):
+        if axis not in (None, 0):
+            raise ValueError("1-D vectors are concatenated along axis 0")
+        return stack(blocks, 1, where)
+    if any(isinstance(b, Vector) for b in blocks):
+        raise ShapeError(f"concatenate of 1-D and 2-D arrays in '{where}'")
+    return stack(blocks, 0 if axis is None else axis, where)
 
 
 def _stack_parts(block, axis):
@@ -209,36 +342,58 @@ def _stack_depth(block):
 
 def soft(a, axis, where):
     _need_matrix(a, where, "softmax")
+    if isinstance(a, Vector):
+        if axis not in (0, None):
+            raise ValueError("softmax of a 1-D vector has only axis 0")
+        return Vector(softmax(a.row, 1))
     return softmax(a, axis)
 
 
-def maximum(a, b):
-    """maximum(0, A) is relu(A); other maxima are refused."""
-    if not is_matrix(a) and a == 0:
-        a, b = b, a
-    if is_matrix(b) or b != 0:
-        raise ValueError("maximum is supported only against 0, as in maximum(0, A)")
-    return apply(relu, a)
-
-
-_T = sp.Symbol("t", real=True)
-INDICATORS = {">": step, ">=": sp.Lambda(_T, sp.Heaviside(_T, 1)),
-              "==": sp.Lambda(_T, sp.Heaviside(_T, 1) - step(_T)),
-              "!=": sp.Lambda(_T, 1 - sp.Heaviside(_T, 1) + step(_T))}
+# comparisons as 0/1 matrices: each of a op b is a step function of d = a − b (a < b is b > a)
+_COMPARISONS = {">": step(_X), ">=": 1 - step(-_X), "==": 1 - step(_X) - step(-_X),
+                "!=": step(_X) + step(-_X)}
 
 
 def compare(op, a, b, where):
-    """a > b, a ≥ b, a = b, a ≠ b as 0/1: 1[a − b > 0], 1[a − b ≥ 0], … — each comparison means
-    itself (on binary, one-hot or integer data ties are the rule, not measure zero)."""
+    """a op b entry by entry as a Condition whose value is 0/1 (a step function of a − b)."""
     if op in ("<", "<="):
         a, b, op = b, a, op.replace("<", ">")
-    diff = a if not is_matrix(b) and b == 0 else binary("-", a, b, where)
-    return apply(INDICATORS[op], diff)
+    diff = a if not is_matrix(row_of(b)) and b == 0 else binary("-", a, b, where)
+    return Condition(apply(sp.Lambda(_X, _COMPARISONS[op]), diff))
+
+
+def negation(c):
+    """~c: 1 − c, folded into the step function of a comparison."""
+    value = c.value
+    inner = row_of(value)
+    if isinstance(inner, ElementwiseApplyFunction):
+        body = 1 - inner.function.expr
+        flipped = elementwise(sp.Lambda(inner.function.variables[0], body), inner.expr)
+        return Condition(Vector(flipped) if isinstance(value, Vector) else flipped)
+    if not is_matrix(inner):
+        return Condition(1 - value)
+    return Condition(binary("-", sp.Integer(1), value, "~"))
+
+
+def conjunction(a, b, where):
+    return Condition(binary("*", a.value, b.value, where))
+
+
+def disjunction(a, b, where):
+    both = binary("*", a.value, b.value, where)
+    return Condition(binary("-", binary("+", a.value, b.value, where), both, where))
+
+
+def select(c, a, b, where):
+    """np.where(c, a, b) = c ∘ a + (1 − c) ∘ b, broadcast."""
+    chosen = binary("*", c.value, a, where)
+    other = binary("*", negation(c).value, b, where)
+    return binary("+", chosen, other, where)
 
 
 def slice_(a, rows, cols, where):
     """A[r0:r1, c0:c1] with numpy bounds (None, negatives from the end) over symbolic dims."""
-    _need_matrix(a, where, "slicing")
+    _need_2d(a, where, "slicing")
     spans = []
     for (lo, hi), dim in zip((rows, cols), _shape(a)):
         lo, hi = _bound(lo, dim, 0, a, where), _bound(hi, dim, dim, a, where)
@@ -253,7 +408,7 @@ def slice_(a, rows, cols, where):
 
 
 def element(a, i, j, where):
-    _need_matrix(a, where, "indexing")
+    _need_2d(a, where, "indexing")
     rows, cols = _shape(a)
     i, j = _bound(i, rows, 0, a, where), _bound(j, cols, 0, a, where)
     for k, dim in ((i, rows), (j, cols)):
@@ -267,7 +422,7 @@ def element(a, i, j, where):
 
 
 def _out_of_range(a, where):
-    return ShapeError(f"index out of range or empty slice for shape {shape_text(a)} in '{where}'")
+    return ShapeError(f"index out of range or empty slice for shape {describe(a)} in '{where}'")
 
 
 def _shape(a):
@@ -280,7 +435,7 @@ def _bound(value, dim, default, a, where):
         return default
     # Out-of-range symbolic indices into a fixed size would only fail later, inside SymPy.
     if dim.is_number and not value.is_number:
-        raise ShapeError(f"a fixed size is indexed by '{value}' for shape {shape_text(a)} "
+        raise ShapeError(f"a fixed size is indexed by '{value}' for shape {describe(a)} "
                          f"in '{where}'")
     if value.is_number and value < 0:
         return sp.expand(dim + value)

@@ -1,9 +1,10 @@
 """Numpy-like formula strings to SymPy expressions through a strict ``ast`` whitelist.
 
 The text is parsed with ``ast.parse(mode="eval")`` and each allowed node is translated by hand;
-nothing is ever evaluated as Python.  Syntax and semantics: DESIGN.md §4 and broadcast.py.
-Defaults: ``softmax(A)`` is per column (axis 0); ``sum(A)`` is 1×1; ``sum(A, axis=1)`` without
-keepdims and ``ones(n)`` are rows, as numpy's 1-D results broadcast as rows.
+nothing is ever evaluated as Python.  Syntax and semantics: DESIGN.md §4, broadcast.py, and the
+tables of spellings.py.  Defaults: ``softmax(A)`` is per column (axis 0); ``sum(A)`` is 1×1;
+``sum(A, axis=1)`` without keepdims and ``ones(n)`` are 1-D, which broadcast as rows.
+The code-file reader (codefile/) subclasses ``Parser`` for the names and forms of a program.
 """
 import ast
 import inspect
@@ -13,85 +14,19 @@ import warnings
 
 import sympy as sp
 
+from tracegrad.errors import FormulaError
 from tracegrad.language import broadcast as bc
-from tracegrad.errors import FormulaError, TracegradError
-from tracegrad.symbolic.functions import ELEMENT as _X, relu, sigmoid, step
+from tracegrad.language.labels import index_by_labels
+from tracegrad.language.spellings import (FUNCTIONS, KEYWORD_ALIASES, KEYWORD_KINDS, METHODS,
+                                          NAMESPACES, REFUSED_METHODS, TORCH_KEYWORDS)
+from tracegrad.language.values import (ArgMax, Condition, LabelSymbol, MaxPair, Shape, Vector,
+                                       VectorSymbol, describe, row_of, value_of)
 from tracegrad.symbolic.shapes import is_matrix
+
+__all__ = ["FUNCTIONS", "MAX_SIZE", "Parser", "parse_formula", "parse_value", "parse_dim"]
 
 MAX_CHARS, MAX_DEPTH, MAX_NODES, MAX_DIM_DEGREE = 10_000, 100, 5_000, 4
 MAX_SIZE = 100_000             # largest explicit size, here and in --sizes and [sizes]
-
-
-def _elementwise(f):
-    return lambda where, a: bc.apply(f, a)
-
-
-def _binary(op):
-    return lambda where, a, b: bc.binary(op, a, b, where)
-
-
-def _square(kind):
-    return lambda where, a: bc.square(kind, a, where)
-
-
-def _axis(axis, allow_none=True):
-    if axis is None and allow_none:
-        return None
-    if isinstance(axis, (int, sp.Integer)) and int(axis) in (0, 1, -1, -2):
-        return int(axis) % 2
-    raise ValueError("axis must be 0 or 1")
-
-
-def _dot(where, a, b):
-    if is_matrix(a) and is_matrix(b):
-        return bc.matmul(a, b, where)
-    return bc.binary("*", a, b, where)
-
-
-def _ones_shape(r, c):
-    return (r, c) if c is not None else (1, r)
-
-
-_ELEMENTWISE = {
-    "log": sp.log, "exp": sp.exp, "tanh": sp.tanh, "sqrt": sp.sqrt, "abs": sp.Abs,
-    "absolute": sp.Abs, "sigmoid": sigmoid, "relu": relu, "relu_prime": step,
-    "sigmoid_prime": sp.Lambda(_X, sigmoid(_X) * (1 - sigmoid(_X))),
-    "tanh_prime": sp.Lambda(_X, 1 - sp.tanh(_X) ** 2),
-}
-
-# name -> (how arguments are read, handler(where, *args, **keywords)); the handler's signature
-# is the function's signature.  "sizes" arguments are dimension expressions, "blocks" may come
-# as one tuple or list, "name" is grad/jac of an identifier.
-FUNCTIONS = {
-    "dot": ("values", _dot),
-    "matmul": ("values", lambda where, a, b: bc.matmul(a, b, where)),
-    "add": ("values", _binary("+")),
-    "subtract": ("values", _binary("-")),
-    "multiply": ("values", _binary("*")),
-    "divide": ("values", _binary("/")),
-    "power": ("values", lambda where, a, b: bc.power(a, b, where)),
-    "square": ("values", lambda where, a: bc.power(a, sp.Integer(2), where)),
-    "transpose": ("values", lambda where, a: bc.transpose(a)),
-    "vstack": ("blocks", lambda where, *blocks: bc.stack(blocks, 0, where)),
-    "hstack": ("blocks", lambda where, *blocks: bc.stack(blocks, 1, where)),
-    "ones": ("sizes", lambda where, r, c=None: sp.OneMatrix(*_ones_shape(r, c))),
-    "zeros": ("sizes", lambda where, r, c=None: sp.ZeroMatrix(*_ones_shape(r, c))),
-    "eye": ("sizes", lambda where, n: sp.Identity(n)),
-    "sum": ("values", lambda where, a, axis=None, keepdims=False:
-            bc.total(a, _axis(axis), keepdims, where)),
-    "mean": ("values", lambda where, a, axis=None, keepdims=False:
-             bc.mean(a, _axis(axis), keepdims, where)),
-    "softmax": ("values", lambda where, a, axis=0: bc.soft(a, _axis(axis, False), where)),
-    "maximum": ("values", lambda where, a, b: bc.maximum(a, b)),
-    "trace": ("values", _square("trace")),
-    "inv": ("values", _square("inv")),
-    "det": ("values", _square("det")),
-    "logdet": ("values", _square("logdet")),
-    "grad": ("name", None),
-    "jac": ("name", None),
-    **{name: ("values", _elementwise(f)) for name, f in _ELEMENTWISE.items()},
-}
-_NUMPY, _LINALG, _NOT_NUMPY = ("np", "numpy"), ("inv", "det"), ("grad", "jac")
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
            ast.MatMult: "@", ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<",
@@ -107,10 +42,28 @@ _REFUSED = {ast.Lambda: "lambda", ast.ListComp: "comprehension", ast.SetComp: "c
             ast.Set: "set", ast.Tuple: "tuple", ast.List: "list", ast.Slice: "slice",
             ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield"}
 _NOT_COUNTED = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+_LIBRARIES = {path[0] for path in NAMESPACES}
+_RANGES = {("range",), ("np", "arange"), ("numpy", "arange"), ("torch", "arange")}
+# Octave/MATLAB spellings people paste, and their numpy forms
+OCTAVE = [(re.compile(r"[\w)\]]'"), "Octave's A' is written A.T in numpy"),
+          (re.compile(r"\.[*/^]"), "Octave's .* ./ .^ are written * / ** in numpy")]
 
 
-class _Parser:
-    def __init__(self, text, names, derivative=None):
+def dotted(node):
+    """["np", "linalg", "inv"] for np.linalg.inv, or None when not a dotted name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.insert(0, node.attr)
+        node = node.value
+    return [node.id, *parts] if isinstance(node, ast.Name) else None
+
+
+class Parser:
+    """Translates the ``ast`` of numpy-like expressions; ``names`` maps identifiers to values,
+    ``derivative(kind, name)`` answers grad/jac, ``dialect`` ("numpy", "torch" or None) decides
+    the method forms whose meaning differs between the libraries (``A.var(0)``)."""
+
+    def __init__(self, text, names, derivative=None, dialect=None):
         if not isinstance(text, str):
             raise FormulaError(f"a formula must be a string, got {type(text).__name__}")
         if len(text) > MAX_CHARS:
@@ -121,7 +74,7 @@ class _Parser:
         self.shift_lines, self.shift_col = len(prefix) - 1, len(prefix[-1])
         self.lines = re.split(r"\r\n|\r|\n", self.source)
         self.multiline = len(re.split(r"\r\n|\r|\n", text.strip())) > 1
-        self.names, self.derivative = names, derivative
+        self.names, self.derivative, self.dialect = names, derivative, dialect
 
     # positions and errors
 
@@ -159,12 +112,18 @@ class _Parser:
                 tree = ast.parse(self.source, mode="eval")
         except SyntaxError as e:
             where = self.position(e.lineno or 1, max(e.offset or 1, 1))
-            raise FormulaError(f"syntax error at {where}: {e.msg}") from None
+            hint = next((f" ({h})" for pattern, h in OCTAVE if pattern.search(self.source)), "")
+            raise FormulaError(f"syntax error at {where}: {e.msg}{hint}") from None
         except (RecursionError, MemoryError):
             raise FormulaError("formula is nested too deeply to parse") from None
         except ValueError as e:
             raise FormulaError(f"syntax error: {e}") from None
-        stack, count = [(tree.body, 1)], 0
+        self.bounded(tree.body)
+        return tree.body
+
+    def bounded(self, root):
+        """Refuses more than MAX_NODES parts, deeper than MAX_DEPTH, and any dunder name."""
+        stack, count = [(root, 1)], 0
         while stack:
             node, depth = stack.pop()
             count += 1
@@ -178,7 +137,6 @@ class _Parser:
                 self.fail(node, f"name '{name}' is not allowed")
             stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
                          if not isinstance(child, _NOT_COUNTED))
-        return tree.body
 
     def run(self, translate):
         body = self.parse()
@@ -190,6 +148,7 @@ class _Parser:
     # expressions
 
     def translate(self, node):
+        """The value of ``node`` as it is: possibly a Condition, a max pair, a shape."""
         visit = getattr(self, "visit_" + type(node).__name__, None)
         if visit is None:
             self.fail(node, f"{_REFUSED.get(type(node), type(node).__name__)} is not allowed")
@@ -198,6 +157,20 @@ class _Parser:
         except (ValueError, ArithmeticError, NotImplementedError) as e:
             reason = " ".join(str(e).split()) or type(e).__name__
             self.fail(node, f"{reason} in '{self.segment(node)}'")
+
+    def value(self, node, found=None):
+        """The arithmetic value of ``node`` (translated already: ``found``): a scalar, a
+        matrix or a 1-D vector."""
+        raw = self.translate(node) if found is None else found
+        found = value_of(raw)
+        if isinstance(found, (Shape, ArgMax)):
+            self.fail(node, f"'{self.segment(node)}' is {describe(found)}, not an array")
+        if isinstance(raw, LabelSymbol):
+            self.fail(node, f"'{self.segment(node)}' holds integer labels: they can index "
+                            f"(P[range(N), y], C[y]) or be one-hot encoded, not be computed with")
+        if not isinstance(found, (sp.Basic, Vector)):
+            self.fail(node, f"'{self.segment(node)}' is {describe(found)}, not an array")
+        return found
 
     def visit_Constant(self, node):
         value = node.value
@@ -220,122 +193,298 @@ class _Parser:
 
     def visit_Name(self, node):
         self.check_name(node, node.id)
-        if node.id in self.names:
-            value = self.names[node.id]
+        return self.lookup(node, node.id)
+
+    def lookup(self, node, name):
+        if name in self.names:
+            value = self.names[name]
             if isinstance(value, sp.MatrixBase) and not isinstance(value, sp.MatrixExpr):
                 return sp.ImmutableMatrix(value)
-            return sp.sympify(value, strict=True)
-        if node.id in FUNCTIONS:
-            self.fail(node, f"function '{node.id}' must be called, as in {node.id}(...)")
-        if node.id in _NUMPY:
-            self.fail(node, f"'{node.id}' may only prefix a function, as in np.sum(A)")
-        self.fail(node, f"unknown name '{node.id}'")
+            if isinstance(value, VectorSymbol):
+                return Vector(value)
+            return value if isinstance(value, (Vector, Condition)) else sp.sympify(value, strict=True)
+        if name in FUNCTIONS:
+            self.fail(node, f"function '{name}' must be called, as in {name}(...)")
+        if any(path[0] == name for path in NAMESPACES):
+            self.fail(node, f"'{name}' may only prefix a function, as in {name}.sum(A)")
+        self.fail(node, f"unknown name '{name}'")
 
     def visit_Attribute(self, node):
         if "__" in node.attr:
             self.fail(node, f"attribute '{node.attr}' is not allowed")
+        path = dotted(node)
+        if path and path[0] not in self.names and any(tuple(path[:k]) in NAMESPACES for k in (1, 2, 3)):
+            self.fail(node, f"attribute '.{node.attr}' of {'.'.join(path[:-1])} is not allowed "
+                            f"(only its functions, called)")
+        target = self.translate(node.value)
         if node.attr == "T":
-            return bc.transpose(self.translate(node.value))
-        self.fail(node, f"attribute '.{node.attr}' is not allowed (only .T and np. functions)")
+            return bc.transpose(self.value(node.value, target))
+        if node.attr == "shape":
+            inner = row_of(target)
+            if not is_matrix(inner):
+                self.fail(node, f"'{self.segment(node.value)}' has no shape (a scalar)")
+            return Shape((target.length,) if isinstance(target, Vector) else tuple(inner.shape))
+        if node.attr in ("values", "indices") and isinstance(target, MaxPair):
+            return target.values if node.attr == "values" else target.indices
+        self.fail(node, f"attribute '.{node.attr}' is not allowed (only .T, .shape, and "
+                        f".values/.indices of a max along an axis)")
 
     def visit_BinOp(self, node):
         op = _BINOPS.get(type(node.op), type(node.op).__name__)
-        if op in ("//", "%", "<<", ">>", "|", "^", "&"):
-            self.fail(node, f"operator '{op}' is not allowed")
-        a, b, where = self.translate(node.left), self.translate(node.right), self.segment(node)
+        if op in ("&", "|"):
+            a, b = self.condition(node.left), self.condition(node.right)
+            return (bc.conjunction if op == "&" else bc.disjunction)(a, b, self.segment(node))
+        if op in ("//", "%", "<<", ">>", "^"):
+            hint = " (use ** for powers)" if op == "^" else ""
+            self.fail(node, f"operator '{op}' is not allowed{hint}")
+        a, b, where = self.value(node.left), self.value(node.right), self.segment(node)
         if op == "@":
             return bc.matmul(a, b, where)
         return bc.power(a, b, where) if op == "**" else bc.binary(op, a, b, where)
 
+    def condition(self, node):
+        found = self.translate(node)
+        if not isinstance(found, Condition):
+            self.fail(node, f"'{self.segment(node)}' is not a comparison: '&', '|' and '~' "
+                            f"combine conditions such as (Z > 0)")
+        return found
+
     def visit_UnaryOp(self, node):
         if isinstance(node.op, ast.USub):
-            return bc.negate(self.translate(node.operand))
+            return bc.negate(self.value(node.operand))
         if isinstance(node.op, ast.UAdd):
-            return self.translate(node.operand)
-        self.fail(node, f"operator '{'not' if isinstance(node.op, ast.Not) else '~'}' "
-                        f"is not allowed")
+            return self.value(node.operand)
+        if isinstance(node.op, ast.Invert):
+            return bc.negation(self.condition(node.operand))
+        self.fail(node, "operator 'not' is not allowed (use ~ on a comparison)")
 
     def visit_Compare(self, node):
         if len(node.ops) > 1:
             self.fail(node, "chained comparisons are not allowed")
         op = _COMPARISONS[type(node.ops[0])]
-        if op not in (">", ">=", "<", "<=", "==", "!="):
-            self.fail(node, f"comparison '{op}' is not allowed (only >, >=, <, <=, ==, !=)")
-        a, b = self.translate(node.left), self.translate(node.comparators[0])
+        if op in ("is", "is not", "in", "not in"):
+            self.fail(node, f"comparison '{op}' is not allowed (only > >= < <= == !=)")
+        a, b = self.value(node.left), self.value(node.comparators[0])
         return bc.compare(op, a, b, self.segment(node))
 
     def visit_Subscript(self, node):
-        target, index = self.translate(node.value), node.slice
+        return self.subscript(node, self.translate(node.value))
+
+    def subscript(self, node, target):
+        index = node.slice
         items = list(index.elts) if isinstance(index, ast.Tuple) else [index]
-        if len(items) == 1 and isinstance(items[0], ast.Slice):
+        where = self.segment(node)
+        if isinstance(target, Shape):
+            if len(items) != 1:
+                self.fail(node, "a shape takes one index, as in X.shape[0]")
+            k = self.dim(items[0])
+            if not (k.is_Integer and -len(target.dims) <= k < len(target.dims)):
+                self.fail(node, f"'{where}': the shape has {len(target.dims)} entries")
+            return target.dims[int(k)]
+        labelled = self.labelled(node, target, items)
+        if labelled is not None:
+            return labelled
+        target = self.value(node.value, target)
+        if isinstance(target, Vector):
+            return self.vector_index(node, target, items)
+        if len(items) == 1 and not isinstance(items[0], ast.Slice):
+            items.append(ast.Slice())          # A[i] is row i, as in numpy
+        if len(items) == 1:
             items.append(ast.Slice())
         slices = [isinstance(item, ast.Slice) for item in items]
-        if len(items) != 2 or slices[0] != slices[1]:
-            self.fail(node, "subscripts must be two slices, as in A[1:, :], or two integers, "
-                            "as in A[0, 0]")
-        where = self.segment(node)
-        if not slices[0]:
+        if len(items) != 2:
+            self.fail(node, "subscripts of a matrix take two parts, as in A[1:, :] or A[0, 0]")
+        if slices == [True, True]:
+            return self.cut(target, items, where)
+        if slices == [False, False]:
             return bc.element(target, self.dim(items[0]), self.dim(items[1]), where)
-        for item in items:
+        # one integer and one slice: a row or a column, 1-D as in numpy
+        k = self.dim(items[slices.index(False)])
+        whole = self.cut(target, [ast.Slice() if s else None for s in slices], where,
+                         fixed={slices.index(False): k})
+        return Vector(whole if slices[1] else bc.transpose(whole))
+
+    def cut(self, target, items, where, fixed=None):
+        bounds = []
+        for axis, item in enumerate(items):
+            if fixed and axis in fixed:
+                k = fixed[axis]
+                lo = bc._bound(k, bc._shape(target)[axis], 0, target, where)
+                bounds.append((lo, lo + 1))
+                continue
             if item.step is not None and self.dim(item.step) != 1:
                 self.fail(item.step, "slice steps are not allowed")
-        rows, cols = ((self.bound(s.lower), self.bound(s.upper)) for s in items)
-        return bc.slice_(target, rows, cols, where)
+            bounds.append((self.bound(item.lower), self.bound(item.upper)))
+        return bc.slice_(target, *bounds, where)
+
+    def vector_index(self, node, v, items):
+        """v[i] (an entry), v[a:b], v[:, None] (a column), v[None, :] (a row)."""
+        where = self.segment(node)
+        nones = [isinstance(i, ast.Constant) and i.value is None or
+                 dotted(i) in (["np", "newaxis"], ["numpy", "newaxis"]) for i in items]
+        if len(items) == 2 and any(nones) and not all(nones):
+            other = items[nones.index(False)]
+            if not (isinstance(other, ast.Slice) and other.lower is other.upper is other.step is None):
+                self.fail(node, "only v[:, None] and v[None, :] add an axis to a 1-D vector")
+            return v.row if nones[0] else bc.transpose(v.row)
+        if len(items) != 1:
+            self.fail(node, f"'{where}' indexes a 1-D vector with {len(items)} indices")
+        (item,) = items
+        if isinstance(item, ast.Slice):
+            if item.step is not None and self.dim(item.step) != 1:
+                self.fail(item.step, "slice steps are not allowed")
+            return Vector(bc.slice_(v.row, (None, None), (self.bound(item.lower), self.bound(item.upper)), where))
+        return bc.element(v.row, sp.Integer(0), self.dim(item), where)
+
+    def labelled(self, node, target, items):
+        """Indexing by integer labels as one-hot algebra, or None when no label is involved."""
+        looked = []
+        for item in items:
+            path = dotted(item.func) if isinstance(item, ast.Call) else None
+            if path and tuple(path) in _RANGES and not item.keywords and len(item.args) == 1:
+                looked.append(("range", self.size(item.args[0])))
+            elif isinstance(item, (ast.Name, ast.Subscript, ast.Attribute)):
+                found = self.translate(item)
+                looked.append(("labels", found) if isinstance(found, LabelSymbol) else ("other", item))
+            else:
+                looked.append(("other", item))
+        if not any(kind == "labels" for kind, _ in looked):
+            if any(kind == "range" for kind, _ in looked):
+                self.fail(node, "range(...) indexes only with integer labels, as in P[range(N), y]")
+            return None
+        resolved = [(kind, x) if kind != "other" else ("number", self.dim(x)) for kind, x in looked]
+        try:
+            return index_by_labels(value_of(target), resolved)
+        except ValueError as e:
+            self.fail(node, f"{e} in '{self.segment(node)}'")
 
     def visit_Call(self, node):
-        name = self.function_name(node.func)
-        mode, handler = FUNCTIONS[name]
-        keywords = {}
+        path = dotted(node.func)
+        if path and len(path) == 1:
+            return self.call_name(node, path[0])
+        if path and path[0] in _LIBRARIES and path[0] not in self.names:
+            table = NAMESPACES.get(tuple(path[:-1]), {})
+            if path[-1] not in table:
+                self.fail(node.func, f"unknown function '{'.'.join(path)}'")
+            library = "torch" if path[0] in ("torch", "F") else "numpy"
+            return self.apply(node, path[-1], table[path[-1]], [], library=library)
+        if not isinstance(node.func, ast.Attribute):
+            self.fail(node.func, "only functions, np.<function> and methods may be called")
+        method = node.func.attr
+        self.check_name(node.func, method)
+        if method in REFUSED_METHODS:
+            self.fail(node.func, REFUSED_METHODS[method])
+        if method in ("reshape", "view"):
+            return self.reshape(node, self.translate(node.func.value))
+        if method not in METHODS:
+            self.fail(node.func, f"unknown method '.{method}()'")
+        receiver = self.translate(node.func.value)
+        return self.apply(node, method, METHODS[method], [receiver], library=None)
+
+    def call_name(self, node, name):
+        if name in FUNCTIONS:
+            return self.apply(node, name, FUNCTIONS[name], [], library=None)
+        if name in self.names:
+            self.fail(node.func, f"'{name}' is not a function")
+        self.fail(node.func, f"unknown function '{name}'")
+
+    def apply(self, node, name, spec, leading, library):
+        """Calls a function of the tables with the call's arguments read as the mode says."""
+        mode, handler = spec
+        keywords, torch_style = {}, False
         for keyword in node.keywords:
-            if keyword.arg not in ("axis", "keepdims"):
-                self.fail(keyword, f"keyword '{keyword.arg or '**'}' is not allowed "
-                                   f"(only axis= and keepdims=)")
-            keywords[keyword.arg] = self.keyword(keyword)
+            canonical = KEYWORD_ALIASES.get(keyword.arg, keyword.arg)
+            if canonical not in KEYWORD_KINDS or canonical not in inspect.signature(handler).parameters:
+                allowed = sorted(k for k in inspect.signature(handler).parameters if k in KEYWORD_KINDS)
+                self.fail(keyword, f"keyword '{keyword.arg or '**'}' is not allowed for {name}()"
+                                   + (f" (only {', '.join(a + '=' for a in allowed)})" if allowed else ""))
+            keywords[canonical] = self.keyword(keyword, KEYWORD_KINDS[canonical])
+            torch_style |= keyword.arg in TORCH_KEYWORDS
         if mode == "name":
             return self.derivative_of(node, name)
-        args = node.args
-        if mode != "values" and len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
-            args = args[0].elts
-        values = [self.size(a) if mode == "sizes" else self.translate(a) for a in args]
+        if "dialect" in inspect.signature(handler).parameters:
+            keywords["dialect"] = library or ("torch" if torch_style else self.dialect)
+        args = list(node.args)
+        for arg in args:
+            if isinstance(arg, ast.Starred):
+                self.fail(arg, "starred argument is not allowed")
+        if mode == "blocks":
+            blocks = args[0].elts if args and isinstance(args[0], (ast.Tuple, ast.List)) else args
+            rest = args[1:] if blocks is not args else []
+            values = [[self.value(b) for b in blocks], *(self.translate(a) for a in rest)]
+        elif mode == "grid":
+            if len(args) != 1 or not isinstance(args[0], (ast.List, ast.Tuple)):
+                self.fail(node, f"{name}() takes one list of rows, as in {name}([[A, B], [C, D]])")
+            rows = [r.elts if isinstance(r, (ast.List, ast.Tuple)) else [r] for r in args[0].elts]
+            if not all(isinstance(r, (ast.List, ast.Tuple)) for r in args[0].elts):
+                rows = [[r for r in args[0].elts]]
+            values = [[[self.value(b) for b in row] for row in rows]]
+        elif mode == "sizes":
+            values = self.sizes(args)
+        else:
+            read = self.translate if mode == "raw" else self.value
+            optional = [p.default is None for p in inspect.signature(handler).parameters.values()][1 + len(leading):]
+            values = [None if isinstance(a, ast.Constant) and a.value is None and k < len(optional) and optional[k]
+                      else read(a) for k, a in enumerate(args)]
+        values = [x if mode == "raw" else self.value(node.func.value, x) for x in leading] + values
         try:
             inspect.signature(handler).bind(None, *values, **keywords)
         except TypeError as e:
             self.fail(node, f"wrong arguments for {name}(): {e}")
         return handler(self.segment(node), *values, **keywords)
 
-    def function_name(self, func):
-        parts, node = [], func
-        while isinstance(node, ast.Attribute):
-            parts.insert(0, node.attr)
-            node = node.value
-        if not isinstance(node, ast.Name):
-            self.fail(func, "only functions and np.<function> may be called")
-        parts.insert(0, node.id)
-        for part in parts:
-            self.check_name(func, part)
-        name = parts[-1]
-        if len(parts) == 1 and name in FUNCTIONS:
-            return name
-        if len(parts) == 1 and name in self.names:
-            self.fail(func, f"'{name}' is not a function")
-        if parts[0] in _NUMPY and (len(parts) == 2 and name in FUNCTIONS and name not in
-                                   _NOT_NUMPY or parts[1:] == ["linalg", name] and name in _LINALG):
-            return name
-        self.fail(func, f"unknown function '{'.'.join(parts)}'")
+    def sizes(self, args):
+        """Sizes: integers and dimensions, one tuple of them, or a shape (np.ones(X.shape))."""
+        if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
+            args = args[0].elts
+        if len(args) == 1 and isinstance(args[0], (ast.Attribute, ast.Name)):
+            found = self.translate(args[0])
+            if isinstance(found, Shape):
+                return list(found.dims)
+        return [self.size(a) for a in args]
 
-    def keyword(self, keyword):
+    def reshape(self, node, a):
+        """A.reshape / A.view between the forms of one vector: 1-D, a row, a column (-1 fills in)."""
+        if node.keywords:
+            self.fail(node.keywords[0], "reshape takes the new shape only")
+        a = self.value(node.func.value, a)
+        wanted = self.reshape_sizes(node.args)
+        inner = row_of(a)
+        if not is_matrix(inner) or 1 not in inner.shape:
+            self.fail(node, f"'{self.segment(node)}': only vectors are reshaped (a {describe(a)} "
+                            f"matrix has no reshape that is not a transpose)")
+        n = inner.shape[1] if inner.shape[0] == 1 else inner.shape[0]
+        row = inner if inner.shape[0] == 1 else bc.transpose(inner)
+        shapes = {(-1,): Vector(row), (n,): Vector(row), (1, -1): row, (1, n): row,
+                  (-1, 1): bc.transpose(row), (n, 1): bc.transpose(row)}
+        for shape, result in shapes.items():
+            if len(shape) == len(wanted) and all(sp.expand(x - y) == 0 for x, y in zip(shape, wanted)):
+                return result
+        self.fail(node, f"cannot reshape {describe(a)} to {tuple(wanted)}")
+
+    def reshape_sizes(self, args):
+        if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
+            args = args[0].elts
+        return [sp.Integer(-1) if isinstance(a, ast.UnaryOp) and isinstance(a.op, ast.USub) and
+                isinstance(a.operand, ast.Constant) and a.operand.value == 1 else self.size(a) for a in args]
+
+    def keyword(self, keyword, kind):
         value = keyword.value
-        if keyword.arg == "keepdims":
+        if kind == "bool":
             if not (isinstance(value, ast.Constant) and isinstance(value.value, bool)):
-                self.fail(value, "keepdims must be True or False")
+                self.fail(value, f"{keyword.arg} must be True or False")
             return value.value
-        if isinstance(value, ast.Constant) and value.value is None:
+        if kind == "value":
+            return None if isinstance(value, ast.Constant) and value.value is None else self.value(value)
+        if kind == "size":
+            return self.size(value)
+        if isinstance(value, ast.Constant) and value.value is None and kind == "axis":
             return None
         sign = 1
         if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
             sign, value = -1, value.operand
         if not (isinstance(value, ast.Constant) and type(value.value) is int):
-            self.fail(value, "axis must be 0 or 1")
+            self.fail(value, "axis must be 0 or 1" if kind == "axis" else f"{keyword.arg} must be an integer")
         return sign * value.value
 
     def derivative_of(self, node, kind):
@@ -346,7 +495,7 @@ class _Parser:
         self.check_name(node.args[0], node.args[0].id)
         return self.derivative(kind, node.args[0].id)
 
-    # dimension expressions: integers, dimension names, + - *
+    # dimension expressions: integers, dimension names, + - *, X.shape[k], len(X)
 
     def dim(self, node):
         return sp.expand(self._dim(node)[0])
@@ -354,11 +503,12 @@ class _Parser:
     def _dim(self, node):
         if isinstance(node, ast.Constant) and type(node.value) is int:
             return sp.Integer(node.value), 0
-        if isinstance(node, ast.Name):
-            value = self.visit_Name(node)
-            if not isinstance(value, (sp.Symbol, sp.Integer)):
-                self.fail(node, f"'{node.id}' is not a dimension")
-            return value, int(value.is_Symbol)
+        if isinstance(node, (ast.Name, ast.Subscript, ast.Call)):
+            value = self.dimension_value(node)
+            if not (isinstance(value, (sp.Symbol, sp.Integer)) or
+                    isinstance(value, sp.Expr) and value.is_integer and not value.has(sp.MatrixSymbol)):
+                self.fail(node, f"'{self.segment(node)}' is not a dimension")
+            return value, int(bool(value.free_symbols))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             value, degree = self._dim(node.operand)
             return (-value if isinstance(node.op, ast.USub) else value), degree
@@ -372,6 +522,21 @@ class _Parser:
         self.fail(node, f"'{self.segment(node)}' is not allowed in a size "
                         f"(only integers, dimension names, +, - and *)")
 
+    def dimension_value(self, node):
+        if isinstance(node, ast.Call):
+            path = dotted(node.func)
+            if path == ["len"] and len(node.args) == 1 and not node.keywords:
+                inner = row_of(self.value(node.args[0]))
+                if not is_matrix(inner):
+                    self.fail(node, f"len() of a scalar in '{self.segment(node)}'")
+                return inner.shape[1] if isinstance(self.value(node.args[0]), Vector) else inner.shape[0]
+            self.fail(node, f"'{self.segment(node)}' is not allowed in a size "
+                            f"(only integers, dimension names, +, - and *)")
+        if isinstance(node, ast.Subscript) and not (isinstance(node.value, ast.Attribute) and node.value.attr == "shape"):
+            self.fail(node, f"'{self.segment(node)}' is not allowed in a size "
+                            f"(only integers, dimension names, +, - and *)")
+        return self.translate(node)
+
     def size(self, node):
         value = self.dim(node)
         if value.is_number and not 0 < value <= MAX_SIZE:
@@ -382,20 +547,25 @@ class _Parser:
         return None if node is None else self.dim(node)
 
 
+def parse_value(text, names, *, derivative=None, dialect=None):
+    """A formula's value as the language reads it: a 1-D vector stays a ``Vector``."""
+    parser = Parser(text, names, derivative, dialect)
+    return parser.run(parser.value)
+
+
 def parse_formula(text, names, *, derivative=None):
-    """A formula's SymPy value: a matrix expression, or a scalar expression.
+    """A formula's SymPy value: a matrix expression (a 1-D vector as its 1 × n row), or a scalar.
 
     ``names`` maps identifiers to MatrixSymbols, Symbols or built expressions;
     ``derivative(kind, name)`` answers ``grad(name)`` / ``jac(name)`` (kind "grad" or "jac").
     Raises FormulaError, or ShapeError for shapes that do not compose.
     """
-    parser = _Parser(text, names, derivative)
-    return parser.run(parser.translate)
+    return row_of(parse_value(text, names, derivative=derivative))
 
 
 def parse_dim(text, dims):
     """A dimension such as ``"D + 1"`` or ``3`` as an expanded integer-valued SymPy expression."""
     if isinstance(text, int) and not isinstance(text, bool):
         text = str(text)
-    parser = _Parser(text, dims)
+    parser = Parser(text, dims)
     return parser.run(parser.size)

@@ -12,7 +12,8 @@ def format_report(report):
     lines = [f"model {report.model}{loss} (seed {report.seed})"]
     width = max((len(r.name) for r in report.results), default=0)
     for r in report.results:
-        lines.append(f"  {r.name:<{width}} = {r.formula}")
+        at = f"   (line {r.line})" if r.line is not None else ""
+        lines.append(f"  {r.name:<{width}} = {r.formula}{at}")
         lines.append(f"  {'':<{width}}   {MARK[r.verdict]}: {r.evidence}")
         if r.name in given:
             broken = ", ".join(given[r.name])

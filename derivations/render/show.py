@@ -44,7 +44,8 @@ def show_derivation(model, wrt, layout, expand, steps, fmt):
     rows = []
     for x in quantities(model, wrt):
         shown = [pr(pick(x, f)) for f in forms]
-        rows.append((pr(x), shown if shown[0] != shown[1] else shown[:1]))
+        label = x.name if style == "numpy" else pr(x)     # a name, not the numpy spelling of a 1-D value
+        rows.append((label, shown if shown[0] != shown[1] else shown[:1]))
     blocks = path(d, quantities(model, wrt), style) if steps and wrt else None
     if fmt == "json":
         data = {"model": model.name, "layout": layout,

@@ -88,9 +88,16 @@ def statement(s):
     return " ".join(out)
 
 
+MAX_MATH = 2500        # characters of one formula: TeX cannot set a longer line ("Dimension too large")
+
+
 def math(expr):
-    """An expression in LaTeX (the printer groups a transposed fraction itself)."""
-    return to_text(expr, "latex")
+    """An expression in LaTeX (the printer groups a transposed fraction itself); a formula too
+    long for one TeX line is replaced by a note saying so."""
+    out = to_text(expr, "latex")
+    if len(out) <= MAX_MATH:
+        return out
+    return f"\\text{{(a formula of {len(out)} characters, too long to set: see tracegrad derive)}}"
 
 
 def _group_end(s, start):

@@ -229,3 +229,9 @@ MATRIX_RULES = {
     Softmax: _softmax,
     LogSoftmax: lambda p, e: p.helper("log_softmax", p(e.arg), Code(f"axis={e.axis}")),
 }
+
+
+# max along an axis (symbolic/functions.py AxisMax)
+from tracegrad.symbolic.functions import AxisMax  # noqa: E402  (a self-contained block)
+
+MATRIX_RULES[AxisMax] = lambda p, e: Code(f"{wrap(p(e.arg), ATOM)}.max(axis={e.axis}, keepdims=True)")
