@@ -2,7 +2,8 @@
 from tracegrad.checking.claims import CheckReport, ClaimResult
 from tracegrad.checking.verify import VerifyReport
 from tracegrad.errors import FormulaError, ModelError, NoRuleError, ShapeError, TracegradError, UsageError
-from tracegrad.model import Model, builtin_names, load
+from tracegrad.loading import load
+from tracegrad.model import Model, builtin_names
 from tracegrad.numeric import evaluate
 from tracegrad.symbolic import Derivation, Program, Step, derive
 

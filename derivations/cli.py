@@ -11,7 +11,8 @@ from tracegrad.errors import TracegradError, UsageError
 
 from tracegrad.language.formula import MAX_SIZE
 from tracegrad.losses import LOSSES
-from tracegrad.model import MAX_FILE_BYTES, MAX_SEED, builtin_names, check_seed, load, loads
+from tracegrad.loading import load, loads
+from tracegrad.model import MAX_FILE_BYTES, MAX_SEED, builtin_names, check_seed
 from tracegrad.render.console import fit
 from tracegrad.render.files import write_text
 

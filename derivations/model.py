@@ -2,7 +2,6 @@
 import keyword
 import numbers
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,50 +28,6 @@ VALUE_KINDS = ("real", "positive", "binary", "one-hot rows", "one-hot columns",
 
 def builtin_names():
     return sorted(p.stem for p in [*MODELS.glob("*.toml"), *MODELS.glob("*.py")])
-
-
-def load(name_or_path):
-    """A built-in model by name, a model file (.toml) or a code file (.py) by path."""
-    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
-        raise ModelError(f"a model is a built-in name or a file path, got {name_or_path!r}")
-    path = Path(name_or_path)
-    try:
-        for suffix in (".toml", ".py"):
-            if not path.suffix and (MODELS / f"{name_or_path}{suffix}").exists():
-                path = MODELS / f"{name_or_path}{suffix}"
-        if not path.exists():
-            known = ", ".join(builtin_names())
-            raise ModelError(f"no model '{name_or_path}': not a file, and not a built-in model ({known})")
-        if not path.is_file():
-            raise ModelError(f"{path}: {'a directory' if path.is_dir() else 'not a regular file'}, not a model file")
-        with path.open("rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-    return loads(raw, str(path))
-
-
-def loads(raw, path="<stdin>"):
-    """A model from the bytes of a model file: a code file if ``path`` ends in .py, else TOML
-    (``path`` names it in errors)."""
-    if len(raw) > MAX_FILE_BYTES:
-        raise ModelError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
-    if str(path).endswith(".py"):
-        from tracegrad.language.codefile import load_code_file
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ModelError(f"{path}: not UTF-8 text (byte {e.start})") from None
-        return load_code_file(str(path), text)
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ModelError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ModelError(f"{path}: not valid TOML: {' '.join(str(e).split())}") from None
-    except RecursionError:
-        raise ModelError(f"{path}: not valid TOML: nested too deeply") from None
-    return Model.from_dict(data, path)
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,7 +106,8 @@ class Model:
             if not isinstance(text, str):
                 raise ModelError(f"{path}: [forward] {n}: must be a formula string")
             value = where(f"[forward] {n}", lambda: parse_value(text, names))
-            symbol = where(f"[forward] {n}", lambda: program.define(n, row_of(value)))
+            kind = VectorSymbol if isinstance(value, Vector) else sp.MatrixSymbol     # prints as the row it is
+            symbol = where(f"[forward] {n}", lambda: program.define(n, row_of(value), kind))
             names[n] = Vector(symbol) if isinstance(value, Vector) else symbol
             if isinstance(value, Vector):
                 one_d.add(n)

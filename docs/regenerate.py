@@ -113,6 +113,8 @@ MEANING = {
     "var": "variance (biased unless ddof/unbiased say otherwise)", "std": "standard deviation",
     "max": "maximum along an axis", "amax": "maximum along an axis", "argmax": "index of the maximum",
     "softmax": "softmax per column (axis=0, the default) or per row (axis=1)",
+    "log_softmax": "log of softmax (what codegen writes, as log-sum-exp)",
+    "log_sigmoid": "log σ (what codegen writes, stably)", "logsigmoid": "log σ (PyTorch's name)",
     "maximum": "entry-wise maximum (maximum(0, A) is relu)", "minimum": "entry-wise minimum",
     "clip": "entry-wise clip to [lo, hi]", "where": "entry-wise choice by a condition",
     "copy": "the same value", "one_hot": "integer labels as one-hot rows", "trace": "tr(a)",

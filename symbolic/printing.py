@@ -198,7 +198,7 @@ class MatrixNotation:
     def terms(self, terms):
         out = []
         for i, t in enumerate(sorted(terms, key=is_negative)):
-            sign, t = ("−", -t) if is_negative(t) else ("+", t)
+            sign, t = ("−", negated(t)) if is_negative(t) else ("+", t)
             text = self.operand(t, "sum")
             minus = self.GLYPHS["minus"]
             out.append((minus + text if sign == "−" else text) if i == 0 else
@@ -425,6 +425,17 @@ def is_negative(t):
     if isinstance(t, sp.MatMul):
         return t.as_coeff_matrices()[0].could_extract_minus_sign()
     return isinstance(t, sp.Expr) and not isinstance(t, sp.MatrixExpr) and t.could_extract_minus_sign()
+
+
+def negated(t):
+    """−t of a term with a negative coefficient, built directly: SymPy's ``-A`` re-evaluates the
+    whole tree below (``doit``), which made printing a large expression quadratic."""
+    if not isinstance(t, sp.MatMul):
+        return -t
+    coeff, mats = t.as_coeff_matrices()
+    if coeff == -1:
+        return mats[0] if len(mats) == 1 else sp.MatMul(*mats)
+    return sp.MatMul(-coeff, *mats)
 
 
 def slice_text(sl, size, show=str):

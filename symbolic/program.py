@@ -36,11 +36,12 @@ class Program:
         program.define(name, top)
         return program
 
-    def define(self, name, expr):
-        """Append ``name := expr`` and return the symbol that stands for it."""
+    def define(self, name, expr, matrix_class=sp.MatrixSymbol):
+        """Append ``name := expr`` and return the symbol that stands for it (a ``matrix_class``
+        for a matrix: a caller's subclass can carry how it prints)."""
         expr = as_scalar_where_needed(canonical(without_index_sums(sp.sympify(expr))))
         shape = shape_of(expr)
-        symbol = sp.MatrixSymbol(name, *shape) if shape else sp.Symbol(name)
+        symbol = matrix_class(name, *shape) if shape else sp.Symbol(name)
         self._add(symbol, expr)
         return symbol
 

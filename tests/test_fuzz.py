@@ -363,7 +363,7 @@ def broken_networks(draw):
     return data
 
 
-BUILTIN_TEXTS = {name: (MODELS / f"{name}.toml").read_text(encoding="utf-8") for name in builtin_names()}
+BUILTIN_TEXTS = {p.stem: p.read_text(encoding="utf-8") for p in sorted(MODELS.glob("*.toml"))}   # model files, not code files
 
 
 @st.composite

@@ -19,6 +19,7 @@ import pytest
 import sympy as sp
 
 import tracegrad
+from tracegrad.model import MODELS
 from tracegrad.checking.claims import Checker
 from tracegrad.checking.points import draw_point
 from tracegrad.errors import TracegradError
@@ -151,7 +152,15 @@ def report(label, tally):
           f"{tally['equivalent held']} of {tally['equivalent']} equivalent ones hold; {tally['unknown']} unknown")
 
 
-@pytest.mark.parametrize("name", tracegrad.builtin_names())
+# gradients that are 0 in exact arithmetic: every mutant that scales them is equivalent, and the
+# checker's verdict on them is pure cancellation (inconclusive)
+ZERO_GRADIENTS = {("ninja", "b1")}         # b1 feeds batch norm, which subtracts the batch mean
+
+# models given as model files: a code file's claims are statement histories, not one formula
+MODEL_FILES = [p.stem for p in sorted(MODELS.glob("*.toml"))]
+
+
+@pytest.mark.parametrize("name", MODEL_FILES)
 def test_mutated_published_claims(name):
     model = tracegrad.load(name)
     checker = Checker(model, explain=False)
@@ -166,7 +175,7 @@ def test_mutated_derived_results(name):
     """Each gradient the engine derives, printed (numpy), as a claim about grad(x) — then mutated."""
     base = tracegrad.load(name)
     d = base.derivation
-    wanted = [x for x in d.wrt if isinstance(x, sp.MatrixSymbol)]
+    wanted = [x for x in d.wrt if isinstance(x, sp.MatrixSymbol) and (name, x.name) not in ZERO_GRADIENTS]
     meanings = {f"grad_{x.name}": f"grad({x.name})" for x in wanted}
     model = dataclasses.replace(base, meanings={**base.meanings, **meanings}, claims={})
     checker = Checker(model, explain=False)

@@ -180,6 +180,11 @@ def _softmax(where, a, axis=0):
     return bc.soft(a, _axis(axis, False), where)
 
 
+def _log_softmax(where, a, axis=0):
+    """log softmax(a): what codegen writes (as log-sum-exp) for the log of a softmax."""
+    return bc.apply(sp.log, bc.soft(a, _axis(axis, False), where))
+
+
 _VAR, _STD = _spread(None)
 _NP_VAR, _NP_STD = _spread("numpy")
 _TORCH_VAR, _TORCH_STD = _spread("torch")
@@ -189,6 +194,7 @@ _ELEMENTWISE = {
     "absolute": sp.Abs, "sigmoid": sigmoid, "relu": relu, "relu_prime": step, "step": step,
     "sigmoid_prime": sp.Lambda(_X, sigmoid(_X) * (1 - sigmoid(_X))),
     "tanh_prime": sp.Lambda(_X, 1 - sp.tanh(_X) ** 2),
+    "log_sigmoid": sp.Lambda(_X, sp.log(sigmoid(_X))),      # what codegen writes (stably) for log σ
 }
 
 # tracegrad's own functions, also written np.NAME (except grad and jac)
@@ -220,6 +226,7 @@ FUNCTIONS = {
     "amax": ("values", _max),
     "argmax": ("values", _argmax),
     "softmax": ("values", _softmax),
+    "log_softmax": ("values", _log_softmax),
     "maximum": ("values", lambda where, a, b: bc.maximum(a, b, where)),
     "minimum": ("values", lambda where, a, b: bc.minimum(a, b, where)),
     "clip": ("values", _clip),
@@ -247,7 +254,8 @@ TORCH.update({"var": ("values", _TORCH_VAR), "std": ("values", _TORCH_STD),
               "mm": FUNCTIONS["matmul"], "t": FUNCTIONS["transpose"], "pow": FUNCTIONS["power"],
               "clamp": FUNCTIONS["clip"], "cat": FUNCTIONS["concatenate"],
               "inverse": FUNCTIONS["inv"]})
-FUNCTIONAL = {name: FUNCTIONS[name] for name in ("softmax", "relu", "sigmoid", "tanh", "one_hot")}
+FUNCTIONAL = {name: FUNCTIONS[name] for name in ("softmax", "log_softmax", "relu", "sigmoid", "tanh", "one_hot")}
+FUNCTIONAL["logsigmoid"] = FUNCTIONS["log_sigmoid"]
 LINALG = {name: FUNCTIONS[name] for name in ("inv", "det")}
 NAMESPACES = {("np",): NUMPY, ("numpy",): NUMPY, ("np", "linalg"): LINALG,
               ("numpy", "linalg"): LINALG, ("torch",): TORCH, ("torch", "linalg"): LINALG,

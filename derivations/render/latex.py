@@ -17,7 +17,7 @@ from tracegrad.symbolic.printing import to_text
 from tracegrad.render.files import replacing
 from tracegrad.render.show import made_by, quantities
 from tracegrad.render.steps import Chain, path, recorded_forms
-from tracegrad.render.tex import code, math, statement, text
+from tracegrad.render.tex import MAX_MATH, code, math, statement, text
 
 PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[margin=2cm]{geometry}
@@ -26,6 +26,7 @@ PREAMBLE = r"""\documentclass[10pt]{article}
 \allowdisplaybreaks
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{3pt}
+\setlength{\emergencystretch}{3em}   % long size lists (n_hidden=13, ...) stretch rather than overflow
 % The indicator 1[Z > 0]: amssymb has no blackboard 1 (bbm and dsfont are not in
 % texlive-latex-recommended), so \mathbb{1} is set as a bold 1.
 \let\blackboard\mathbb
@@ -47,6 +48,8 @@ PREAMBLE = r"""\documentclass[10pt]{article}
 """
 
 def step(m, why=""):
+    if len(m) > MAX_MATH:       # TeX cannot set it ("Dimension too large"), scaled or not
+        m = f"\\text{{(a line of {len(m)} characters, too long to set: see tracegrad derive)}}"
     return f"\\step{{{m}}}{{{statement(why) if why else ''}}}"
 
 
