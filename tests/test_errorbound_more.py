@@ -1,0 +1,55 @@
+"""Rules of numeric/errorbound.py that the oracle cases (test_errorbound.py) leave open: which
+magnitudes are evidently nonnegative (no |·| pass), and the branch arguments it reports."""
+import sympy as sp
+
+from tracegrad.numeric.errorbound import _abs, _nonnegative, absval, magnitude
+from tracegrad.symbolic.functions import elementwise, relu, sigmoid, step
+
+x, y = sp.symbols("x y", real=True)
+n = sp.Symbol("n", integer=True, positive=True)
+P = sp.MatrixSymbol("P", n, n)
+
+
+def test_evident_nonnegative_forms_carry_no_magnitude():
+    for e in (sp.exp(x) + sigmoid(y), sp.exp(x) * relu(y), sigmoid(x) * (1 - sigmoid(x)),
+              step(x) + relu(y) * sp.exp(y), x ** 2, sp.exp(x) ** 3, sp.Abs(x) * sp.exp(y)):
+        assert _nonnegative(e) is True, e
+        assert _abs(e) == e, e
+    for e in (x + sigmoid(y), x * sp.exp(y), 1 - x, x ** 3, sp.tanh(x), 1 + x):
+        assert not _nonnegative(e), e
+        assert _abs(e) == magnitude(e), e
+    assert _abs(sp.Integer(-3)) == 3
+    f = elementwise(sp.Lambda(x, sp.exp(x) * sigmoid(x)), P)
+    assert absval(f) == f
+    g = elementwise(sp.Lambda(x, x * sp.exp(x)), P)
+    assert absval(g) == elementwise(magnitude, g)
+
+
+def test_summation_rule_is_sound_and_tight():
+    """ε(Σₖ aₖ) = Σ ε(aₖ) + √(count − 1) Σ|aₖ| against the oracle: with 2 and 3 terms the count
+    decides the factor (√1 vs √2, √2 vs √3), so a count off by one fails the stated F."""
+    from test_errorbound import P as P37, Q as Q72, R as R37, tightness
+    j = sp.Symbol("j", integer=True)
+    for expr, factor, kinds in [
+        (sp.Sum(P37[0, j], (j, 0, 1)), 1.3, {"positive": (P37,)}),
+        (sp.Sum(P37[0, j], (j, 0, 2)), 1.15, {"positive": (P37,)}),
+        (sp.Sum(P37[0, j] + R37[0, j], (j, 0, 1)), 1.9, {"positive": (P37, R37)}),
+        (sp.Sum(P37[j, 0] * Q72[0, j], (j, 0, 1)), 1.85, {"positive": (P37, Q72)}),
+    ]:
+        worst = tightness(expr, trials=40, **kinds)
+        assert worst >= 1 / factor, (expr, 1 / worst, factor)
+
+
+def test_magnitude_bound_of_a_block_keeps_its_layout():
+    """|[A; B]| ≤ [|A|; |B|] block by block, A holding a tangent (bounded by its magnitude symbol)."""
+    from tracegrad.numeric.errorbound import RoundingModel
+    k = sp.Symbol("k", integer=True, positive=True)
+    t, tm = sp.MatrixSymbol("t", n, k), sp.MatrixSymbol("T_t", n, k)
+    A, B = sp.MatrixSymbol("A", n, k), sp.MatrixSymbol("B", n, k)
+    model = RoundingModel(magnitudes={t: tm})
+    tall = sp.BlockMatrix([[t], [A]])
+    assert model.abs(tall) == sp.BlockMatrix([[tm], [absval(A)]])
+    grid = sp.BlockMatrix([[t, A], [B, t]])
+    assert model.abs(grid) == sp.BlockMatrix([[tm, absval(A)], [absval(B), tm]])
+    wide = sp.BlockMatrix([[A, t, B]])
+    assert model.abs(wide) == sp.BlockMatrix([[absval(A), tm, absval(B)]])
