@@ -38,7 +38,6 @@ def test_big_accepted_sizes_finish(argv):
     (("verify", "vardhan", "--sizes", "m=100000"), "more than 4000000"),
     (("check", "vardhan", "--sizes", "m=100000"), "more than 4000000"),
     (("verify", "pytorch", "--sizes", "N=100000"), "more than 4000000"),
-    (("verify", "vardhan", "--sizes", "n0=800,n1=800,n2=800,n3=800,m=800"), "more than 4000000"),
     (("verify", "attention", "--sizes", "N=1000,D=1000,dk=1000,dv=1000"), "more than 4000000"),
     (("check", "vardhan", "--sizes", "m=100001"), "m must be from 1 to 100000"),
 ])

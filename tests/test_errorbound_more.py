@@ -53,3 +53,41 @@ def test_magnitude_bound_of_a_block_keeps_its_layout():
     assert model.abs(grid) == sp.BlockMatrix([[tm, absval(A)], [absval(B), tm]])
     wide = sp.BlockMatrix([[A, t, B]])
     assert model.abs(wide) == sp.BlockMatrix([[absval(A), tm, absval(B)]])
+
+
+def test_entry_total_is_the_sum_of_every_entry():
+    """Σᵢⱼ xᵢⱼ as a 1×1 product, for products with and without a coefficient, transposes, sums."""
+    import numpy as np
+    from tracegrad.numeric import evaluate
+    from tracegrad.numeric.errorbound import entry_total
+    a, b, c = (sp.Symbol(s, integer=True, positive=True) for s in "abc")
+    A, B, C = sp.MatrixSymbol("A", a, b), sp.MatrixSymbol("B", b, c), sp.MatrixSymbol("C", a, b)
+    rng = np.random.default_rng(0)
+    values = {a: 3, b: 4, c: 2, A: rng.normal(size=(3, 4)), B: rng.normal(size=(4, 2)), C: rng.normal(size=(3, 4))}
+    for expr in (A, A.T, A * B, (A * B).T, sp.MatMul(3, A, B), sp.MatAdd(A, C), sp.MatAdd(A, C).T,
+                 B.T * A.T, sp.HadamardProduct(A, C), sp.BlockMatrix([[A], [C]])):
+        got = np.asarray(evaluate(entry_total(expr), values), dtype=float)
+        assert got.size == 1, expr
+        want = float(np.sum(np.asarray(evaluate(expr.as_explicit() if False else expr, values), dtype=float)))
+        assert abs(float(got.reshape(())) - want) <= 1e-12 * max(1.0, abs(want)), expr
+
+
+def test_tie_indicators_of_an_axis_max():
+    """For max along an axis: 0 where two entries tie for a maximum (the kink), 1 elsewhere."""
+    import numpy as np
+    from tracegrad.numeric import evaluate
+    from tracegrad.numeric.errorbound import tie_indicators
+    from tracegrad.symbolic.functions import AxisMax
+    a, b = (sp.Symbol(s, integer=True, positive=True) for s in "ab")
+    A = sp.MatrixSymbol("A", a, b)
+    free = np.array([[1.0, 2.0, 0.5], [3.0, -1.0, 0.0]])          # no ties along either axis
+    row_tie = np.array([[2.0, 2.0, 0.5], [3.0, -1.0, 0.0]])       # row 0: two maxima (axis 1)
+    col_tie = np.array([[3.0, 2.0, 0.5], [3.0, -1.0, 0.0]])       # column 0: two maxima (axis 0)
+    for axis, tied, untied in ((1, row_tie, col_tie), (0, col_tie, row_tie)):
+        (indicator,) = tie_indicators(sp.MatMul(sp.OneMatrix(1, a), AxisMax(A, axis) if axis == 0 else
+                                                AxisMax(A, axis).T, sp.OneMatrix(b if axis == 0 else a, 1)))
+        value = lambda x: float(np.asarray(evaluate(indicator, {a: 2, b: 3, A: x}), dtype=float).reshape(()))
+        assert value(free) == 1.0 and value(untied) == 1.0 and value(tied) == 0.0, axis
+    three = np.array([[2.0, 2.0, 2.0], [3.0, -1.0, 0.0]])
+    (indicator,) = tie_indicators(AxisMax(A, 1))
+    assert float(np.asarray(evaluate(indicator, {a: 2, b: 3, A: three})).reshape(())) == 0.0
