@@ -91,3 +91,44 @@ def test_tie_indicators_of_an_axis_max():
     three = np.array([[2.0, 2.0, 2.0], [3.0, -1.0, 0.0]])
     (indicator,) = tie_indicators(AxisMax(A, 1))
     assert float(np.asarray(evaluate(indicator, {a: 2, b: 3, A: three})).reshape(())) == 0.0
+
+
+def test_a_rounded_exponent_where_its_rounding_dominates():
+    """x^p with p = 1/3 or 1/10 (not a float exactly) and x up to 10³⁰⁰: the rounding of p moves
+    the result by |xᵖ log x|·|fl(p) − p|, hundreds of ulps — the constant's own ε (``_number``) is
+    what keeps the bound sound; tight within F = 3."""
+    import numpy as np
+    from test_errorbound import SIZES, errors
+    for expr in (x ** sp.Rational(1, 3), x ** sp.Rational(1, 10)):
+        worst = 0.0
+        for t in range(40):
+            values = {**SIZES, x: float(10.0 ** np.random.default_rng([3, t]).uniform(50, 300))}
+            error, bound = errors(expr, values)
+            assert np.all(error <= bound), (expr, values[x], error, bound)
+            worst = max(worst, float(np.max(error / bound)))
+        assert worst >= 1 / 3.0, (expr, 1 / worst)
+
+
+def test_softmax_along_the_short_and_the_long_side():
+    """Softmax of 40×3 and 2×40 logits along each axis: n is the length of the axis, 3 or 40 or 2,
+    not the other side (the bound's own term is n + 3 + log n)."""
+    from test_errorbound import L as L240, M as M403, tightness
+    from tracegrad.symbolic.functions import Softmax
+    for expr, factor in ((Softmax(M403, 1), 3.9), (Softmax(L240, 0), 3.6),
+                         (Softmax(M403, 0), 12.9), (Softmax(L240, 1), 11.9)):
+        worst = tightness(expr)
+        assert worst >= 1 / factor, (expr, 1 / worst, factor)
+
+
+def test_a_rounded_coefficient_of_one_matrix():
+    """(x + y)·P: a rounded scalar whose sign is unknown times a single matrix."""
+    from test_errorbound import P as P37, tightness
+    assert tightness(sp.MatMul(x + y, P37)) >= 1 / 2.4
+    assert tightness(sp.MatMul(x + y, P37), positive=(x, y, P37)) >= 1 / 1.6
+
+
+def test_inverse_bound_is_not_looser_than_its_lu_constant():
+    """ε(X⁻¹) with exact X: the 3n|X⁻¹||X||X⁻¹| term alone; measured bound / worst error 5.9 at
+    n = 4 (seeded), so F = 7 states it (4n would be 7.8)."""
+    from test_errorbound import S as S44, tightness
+    assert tightness(sp.Inverse(S44), dominant=(S44,)) >= 1 / 7.0

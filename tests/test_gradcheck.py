@@ -55,7 +55,6 @@ def test_builtin_models_verify_at_covered_points():
         for c in report.checks:
             if (name, c.name) in ZERO_GRADIENTS:
                 assert c.verdict == "inconclusive" and "zero to within rounding" in c.reason, str(report)
-                assert c.worst_error <= 2     # |p − q| / max(|p|, |q|): noise of either sign
             else:
                 assert c.verdict == "pass", str(report)
         assert all(c.worst_ratio <= 1 for c in report.checks)

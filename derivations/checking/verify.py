@@ -112,7 +112,7 @@ def _rng(seed, k):
 def summarise(checker, chosen, model, name, ms, x):
     verdict = verdict_of(ms)
     worst = max(ms, key=lambda m: m.ratio)
-    relative = max(m.error / max(abs(m.measured), abs(m.predicted), 1e-300) for m in ms)
+    relative = max(m.error / max(abs(m.measured), 1e-300) for m in ms)
     reason, entries = "", ()
     if verdict == "inconclusive":
         reason = next(m.reason for m in ms if m.verdict == "inconclusive")
