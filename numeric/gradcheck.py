@@ -89,6 +89,27 @@ def _leaves(expr, definitions):
                    or (isinstance(s, sp.Symbol) and not s.is_integer)), key=str)
 
 
+def _leaf_dependencies(definitions):
+    """{defined name: the symbols (not defined) its value depends on}, through the definitions."""
+    deps = {}
+    for name, expr in definitions:
+        deps[name] = _leaves_of(expr, deps)
+    return deps
+
+
+def _leaves_of(expr, deps):
+    """The undefined symbols ``expr`` depends on, defined names replaced by their dependencies."""
+    out = set()
+    for s in expr.free_symbols:
+        out |= deps[s] if s in deps else {s}
+    return frozenset(out)
+
+
+def depends_on(landscape, expr, variables):
+    """Whether the branch argument ``expr`` of ``landscape`` depends on one of ``variables``."""
+    return bool(landscape.branch_leaves[expr] & set(variables))
+
+
 class Landscape:
     """What a point looks like to a cost (one expression, or the last name of ``definitions``):
     its branch arguments (ReLU pre-activations) with rounding bounds, and T(J), D(J) of a complex
@@ -100,7 +121,12 @@ class Landscape:
         self.moved = tuple(_leaves(cost, self.definitions) if moved is None else moved)
         self.bounds = ProgramBounds(self.definitions, self.moved, fallback=_fallback)
         exprs = [e for _, e in self.definitions] + [cost]
-        self.branch_exprs = tuple(dict.fromkeys(b for e in exprs for b in branch_arguments(e)))
+        leaves = _leaf_dependencies(self.definitions)
+        found = dict.fromkeys(b for e in exprs for b in branch_arguments(e))
+        # a branch on data alone (Y >= 0, Y > 0.5: nothing moved reaches it) is no kink of the cost
+        # along any direction: only branch arguments that depend on a moved symbol count
+        self.branch_leaves = {b: _leaves_of(b, leaves) for b in found}
+        self.branch_exprs = tuple(b for b in found if self.branch_leaves[b] & set(self.moved))
         self.kinks = len(self.branch_exprs)
         step = self.bounds.step(cost)
         self.step_model = step is not None
@@ -327,6 +353,9 @@ class GradientChecker(Landscape):
         if predicted == 0 and measured == 0:     # exactly: no relative error can hide in a zero
             return result("pass")
         if bound > RESOLUTION * max(abs(measured), abs(predicted)) and bound > 0:
+            if max(abs(measured), abs(predicted)) <= bound:
+                return result("inconclusive", "the derivative is zero to within rounding here (e.g. a bias "
+                                              "before a normalisation): no relative error can be resolved")
             return result("inconclusive", "ill-conditioned here (a saturated output or heavy "
                                           "cancellation): rounding could hide a real error")
         return result("pass" if abs(predicted - measured) <= bound else "fail")

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import sympy as sp
 
+from tracegrad.numeric.gradcheck import depends_on
 from tracegrad.symbolic.errors import TracegradError
 from tracegrad.symbolic.shapes import shape_of
 
@@ -170,10 +171,21 @@ def draw_points(model, seed, sizes=None):
             for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
 
 
-def unit_coverage(landscape, state, examples):
+def counted_branches(model, landscape):
+    """Indices of the landscape's branch arguments that depend on a differentiated symbol (the
+    model's parameters and real inputs): a comparison on data alone (``Y >= 0``, ``Y > 0.5``) is
+    no kink of the cost in any variable the checks move, so it never makes a point weak."""
+    wrt = set(model.derivation.wrt)
+    return tuple(i for i, b in enumerate(landscape.branch_exprs) if depends_on(landscape, b, wrt))
+
+
+def unit_coverage(landscape, state, examples, counted=None):
     """'' or why the branch arguments in ``state`` make a weak test point: a ReLU unit on for
-    every example or for none, an example with no active unit."""
-    for expr, z in zip(landscape.branch_exprs, landscape.branch_values(state)):
+    every example or for none, an example with no active unit (``counted``: the indices of the
+    branch arguments that count, default all)."""
+    values = landscape.branch_values(state)
+    counted = range(len(values)) if counted is None else counted
+    for expr, z in ((landscape.branch_exprs[i], values[i]) for i in counted):
         active = np.real(z) > 0
         rows, cols = shape_of(expr)
         if cols in examples or rows in examples:
@@ -187,18 +199,20 @@ def unit_coverage(landscape, state, examples):
     return ""
 
 
-def coverage_problem(landscape, point, examples):
+def coverage_problem(landscape, point, examples, counted=None):
     """Why ``point`` is a weak test point ('' when it is a good one): a ReLU unit on for every
-    example or for none, an example with no active unit, a saturated output, a kink.  The
-    forward pass decides the first two; only a point that passes them pays for its bounds."""
+    example or for none, an example with no active unit, a saturated output, a kink (of the
+    branch arguments ``counted``, default all).  The forward pass decides the first two; only a
+    point that passes them pays for its bounds."""
     state = landscape.run_forward(point)
-    problem = unit_coverage(landscape, state, examples)
+    problem = unit_coverage(landscape, state, examples, counted)
     if problem:
         return problem
     state = landscape.look(point, state)
     if landscape.conditioning(state) > MAX_CONDITIONING:
         return "an output is saturated"
-    return landscape.on_kink(landscape.branches(state))
+    branches = landscape.branches(state)
+    return landscape.on_kink(branches if counted is None else [branches[i] for i in counted])
 
 
 def covered_point(model, landscape, dims, seed, *where):
@@ -209,9 +223,10 @@ def covered_point(model, landscape, dims, seed, *where):
     if single:
         point = draw_point(model, dims, np.random.default_rng([seed, *where, 0]))
         return point, 1, f"one example ({single[0]} = 1) hides a missing 1/{single[0]}"
+    counted = counted_branches(model, landscape)
     for attempt in range(int(min(ATTEMPTS, max(10, ATTEMPT_NUMBERS // max(numbers(model, dims), 1))))):
         point = draw_point(model, dims, np.random.default_rng([seed, *where, attempt]))
-        problem = coverage_problem(landscape, point, examples)
+        problem = coverage_problem(landscape, point, examples, counted)
         if not problem:
             break
     return point, attempt + 1, problem
