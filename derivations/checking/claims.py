@@ -19,7 +19,7 @@ from tracegrad.numeric.compile import compile_group
 from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
 from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
 from tracegrad.symbolic.algebra import add, normal, scale
-from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.errors import ShapeError, TracegradError
 from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
 
 from tracegrad.checking.chains import given
@@ -209,12 +209,20 @@ class Checker:
                 return "no"
         return "yes"
 
-    def check(self, name, formula):
+    def check(self, name, formula, explain=None):
+        """The verdict on ``name = formula``; a diagnosis of a failing (or, when its shapes do not
+        compose, unreadable) claim unless ``explain`` is False (default: the checker's own)."""
+        explain = self.explain if explain is None else explain
         if name not in self.model.meanings:
             return ClaimResult(name, formula, "error", f"'{name}' has no [meaning] in the model")
         try:
-            claim = self.truth.parse(formula)
             truth = self.truth[name]
+        except TracegradError as e:
+            return ClaimResult(name, formula, "error", str(e))
+        try:
+            claim = self.truth.parse(formula)
+        except ShapeError as e:
+            return self.explained(ClaimResult(name, formula, "error", str(e)), None, truth, explain)
         except TracegradError as e:
             return ClaimResult(name, formula, "error", str(e))
         claim, truth = as_scalars(claim, truth)
@@ -222,7 +230,7 @@ class Checker:
         if too_large:
             return ClaimResult(name, formula, "error", too_large)
         if not same_shape(shape_of(claim), shape_of(truth)) and not shape_of(claim) == shape_of(truth) is None:
-            return self.fails(name, formula, claim, truth,
+            return self.fails(name, formula, claim, truth, explain,
                               f"shape mismatch: the formula is {fmt(shape_of(claim))}, "
                               f"{name} is {fmt(shape_of(truth))}")
         if symbolically_equal(self.program, claim, truth):
@@ -236,13 +244,21 @@ class Checker:
         if verdict == "unclear":
             return ClaimResult(name, formula, "inconclusive",
                                "a value is not finite, or rounding is too large to decide, at a test point")
-        return self.fails(name, formula, claim, truth, "values differ")
+        return self.fails(name, formula, claim, truth, explain, "values differ")
 
-    def fails(self, name, formula, claim, truth, first):
-        if not self.explain:
-            return ClaimResult(name, formula, "fails", first)
-        notes, suggestion = diagnose(self, name, formula, claim, truth)
-        return ClaimResult(name, formula, "fails", first, tuple(notes), suggestion)
+    def fails(self, name, formula, claim, truth, explain, first):
+        return self.explained(ClaimResult(name, formula, "fails", first), claim, truth, explain)
+
+    def explained(self, result, claim, truth, explain):
+        """``result`` with a diagnosis added (never a changed verdict); a diagnosis that cannot
+        be computed (a value too large, a rule missing) is left out."""
+        if not explain:
+            return result
+        try:
+            notes, suggestion = diagnose(self, result.name, result.formula, claim, truth)
+        except TracegradError:
+            return result
+        return dataclasses.replace(result, diagnosis=tuple(notes), suggestion=suggestion)
 
     def size_sets(self):
         seen = []
