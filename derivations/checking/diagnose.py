@@ -44,8 +44,9 @@ DATA_KINDS = {"probability columns": "each column of {x} sums to 1 (probabilitie
 
 
 class Budget:
-    def __init__(self, units=BUDGET, seconds=SECONDS):
-        self.left, self.deadline, self.spent = units, time.monotonic() + seconds, False
+    def __init__(self, units=None, seconds=None):
+        self.left = BUDGET if units is None else units
+        self.deadline, self.spent = time.monotonic() + (SECONDS if seconds is None else seconds), False
 
     def pay(self, units=1):
         if self.left < units or time.monotonic() > self.deadline:
@@ -177,27 +178,37 @@ class Search:
             if not isinstance(compact, sp.MatAdd):
                 continue
             uses = [sorted(str(by_adjoint[g]) for g in t.free_symbols if g in by_adjoint) for t in compact.args]
+            all_uses = "; ".join(", ".join(u) or "the cost" for u in uses)
             for term, use in zip(compact.args, uses):
                 if not self.budget.pay():
                     return None
+                through = ", ".join(use) or "the cost"
                 left_out = term.xreplace({g: named[s] for s, g in d.adjoint_symbols.items() if s in named})
                 rest = add(d.adjoint(x, "named"), scale(-1, left_out))
-
-                def derivative(kind, y, rest=rest):
-                    return (T(rest) if kind == "grad" else rest) if y == x else self.c.truth.derivative(kind, y)
-                try:
-                    edited = parse_formula(self.c.model.meanings[self.name], self.c.truth, derivative=derivative)
-                except TracegradError:
-                    continue
-                if self.c.agree(self.claim_values, self.c.values(edited)) == "yes" and self.same(self.claim, edited):
-                    through = ", ".join(use) or "the cost"
-                    all_uses = "; ".join(", ".join(u) or "the cost" for u in uses)
-                    return [f"missing the contribution of one use of {x}: {x} is used {len(uses)} times "
-                            f"(through {all_uses}); the formula leaves out the term through {through} "
-                            f"(a missing +=)",
-                            "why: dJ = Σ over uses tr(G_use dX_use): the gradient of a node used more than "
-                            "once is the sum of one term per use"], None
+                edits = [(rest, f"the formula leaves out the term through {through}")]
+                if len(uses) > 2:
+                    edits.append((left_out, f"the formula keeps only the term through {through}"))
+                for value, words in edits:
+                    edited = self.meaning_with(x, value)
+                    if edited is not None and self.c.agree(self.claim_values, self.c.values(edited)) == "yes" \
+                            and self.same(self.claim, edited):
+                        return [f"missing the contribution of one use of {x}: {x} is used {len(uses)} times "
+                                f"(through {all_uses}); {words} (a missing +=)" if words.endswith(through) and
+                                "leaves" in words else
+                                f"missing the contributions of the other uses of {x}: {x} is used {len(uses)} "
+                                f"times (through {all_uses}); {words} (a missing +=)",
+                                "why: dJ = Σ over uses tr(G_use dX_use): the gradient of a node used more than "
+                                "once is the sum of one term per use"], None
         return None
+
+    def meaning_with(self, x, adjoint):
+        """The claim's meaning with the adjoint of ``x`` replaced by ``adjoint``."""
+        def derivative(kind, y):
+            return (T(adjoint) if kind == "grad" else adjoint) if y == x else self.c.truth.derivative(kind, y)
+        try:
+            return parse_formula(self.c.model.meanings[self.name], self.c.truth, derivative=derivative)
+        except TracegradError:
+            return None
 
     def exchanged(self):
         if self.claim_values is None:

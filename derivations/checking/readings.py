@@ -196,9 +196,9 @@ def readings(text, names, pairs=False):
         return []
     nodes = preorder(root)
     out, seen = [], {show(root)}
-    families = [transposes(root, nodes, names, False), swaps(root, nodes),
+    families = [axes(root, nodes), transposes(root, nodes, names, False), swaps(root, nodes),
                 [("the formula transposed", transposed_text(root), LAYOUT_WHY)],
-                indices(show(root), names), axes(root, nodes), terms(root, nodes), blocks(root, nodes)]
+                indices(show(root), names), terms(root, nodes), blocks(root, nodes)]
     if pairs:
         families.append(transposes(root, nodes, names, True))
     for family in families:

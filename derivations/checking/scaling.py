@@ -1,6 +1,6 @@
 """Scale slips: the true value is k times the formula, k a monomial in dims and scalars.
 
-Candidates k = c · f^a · g^b with c in {±1, ±2, ±½}, f, g among the dimensions d, d − 1 and
+Candidates k = c · f^a · g^b with c in {±1, ±2, ±½}, f, g among the dimensions d, d − 1, √d and
 the scalar parameters, a, b in {−1, 1} (at most two factors), simplest first.  A candidate is
 kept when truth / formula equals k at every point (relative 1e-8) — a screen only: the
 diagnosis names k after the scaled formula holds by the checker's own verdict.
@@ -37,18 +37,21 @@ def factors(checker):
     model = checker.model
     dims = list(model.dims.values())
     scalars = [s for s in model.symbols.values() if isinstance(s, sp.Symbol) and not isinstance(s, sp.MatrixSymbol)]
-    return dims + [d - 1 for d in dims] + scalars
+    return dims + [d - 1 for d in dims] + [sp.sqrt(d) for d in dims] + scalars
 
 
 def candidates(checker):
-    fs = factors(checker)
-    singles = [f ** a for f in fs for a in (-1, 1)]
-    doubles = [f ** a * g ** b for f, g in combinations(fs, 2) for a, b in product((-1, 1), repeat=2)]
-    for base in [sp.Integer(1), *singles, *doubles]:
+    """(k, k at every point) for every candidate, simplest first (values computed numerically)."""
+    subs = [{s: v for s, v in p.items() if not hasattr(v, "shape")} for p in checker.points]
+    fs = [(f, np.array([float(f.xreplace(s)) for s in subs])) for f in factors(checker)]
+    singles = [(f ** a, v ** a) for f, v in fs for a in (-1, 1)]
+    doubles = [(f ** a * g ** b, v ** a * w ** b) for (f, v), (g, w) in combinations(fs, 2)
+               for a, b in product((-1, 1), repeat=2)]
+    one = (sp.Integer(1), np.ones(len(subs)))
+    for base, at in [one, *singles, *doubles]:
         for c in COEFFICIENTS:
-            k = c * base
-            if k != 1:
-                yield k
+            if c * base != 1:
+                yield c * base, float(c) * at
 
 
 def monomial(checker, values, truth_values):
@@ -57,14 +60,10 @@ def monomial(checker, values, truth_values):
     if r is None:
         return None
     r = np.array(r)
-    subs = [{s: v for s, v in p.items() if not hasattr(v, "shape")} for p in checker.points]
-    for k in candidates(checker):
-        try:
-            at = np.array([float(k.xreplace(s)) for s in subs])
-        except (TypeError, ZeroDivisionError):
-            continue
-        if np.all(np.isfinite(at)) and np.all(np.abs(at - r) <= RTOL * np.maximum(1.0, np.abs(r))):
-            return k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k, at in candidates(checker):
+            if np.all(np.isfinite(at)) and np.all(np.abs(at - r) <= RTOL * np.maximum(1.0, np.abs(r))):
+                return k
     return None
 
 
