@@ -8,6 +8,7 @@ within the rounding bounds of both formulas (``numeric.errorbound``), not a fixe
 """
 from collections.abc import Mapping
 import dataclasses
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,7 +142,7 @@ class Checker:
 
     def __init__(self, model, loss=None, seed=0, sizes=None, explain=True, points=None):
         self.model, self.loss, self.seed, self.explain = model, loss, seed, explain
-        self.derivation = model.derive(loss)
+        self.derivation = derived(model, loss)
         self.program = self.derivation.program
         self.truth = Truth(model, self.derivation)
         if points is None:
@@ -152,9 +153,13 @@ class Checker:
 
     def too_large(self, expr):
         """Why evaluating ``expr`` at a test point would allocate too much ('' when it would not)."""
+        full, seen = self.program.expand(expr), []
         for point in self.points:
             dims = {d: v for d, v in point.items() if d in self.model.dims.values()}
-            problem = too_many_numbers("the formula's values", [self.program.expand(expr)], dims)
+            if dims in seen:
+                continue
+            seen.append(dims)
+            problem = too_many_numbers("the formula's values", [full], dims)
             if problem:
                 return problem
         return ""
@@ -168,6 +173,13 @@ class Checker:
         full = self.program.expand(expr)
         both = compile_group([full, bound_of(full)])
         return [tuple(np.asarray(v, dtype=float) for v in both(p)) for p in self.points]
+
+    def measured_both(self, a, b):
+        """``measured`` of two expressions, compiled together (they share most of their terms)."""
+        fa, fb = self.program.expand(a), self.program.expand(b)
+        group = compile_group([fa, bound_of(fa), fb, bound_of(fb)])
+        out = [tuple(np.asarray(v, dtype=float) for v in group(p)) for p in self.points]
+        return [o[:2] for o in out], [o[2:] for o in out]
 
     def values(self, expr):
         """The value of ``expr`` at every point (for diagnoses, which need no bounds)."""
@@ -233,9 +245,14 @@ class Checker:
             return self.fails(name, formula, claim, truth, explain,
                               f"shape mismatch: the formula is {fmt(shape_of(claim))}, "
                               f"{name} is {fmt(shape_of(truth))}")
-        if symbolically_equal(self.program, claim, truth):
+        # With a diagnosis the evidence is the strongest found (symbolic first).  Without one
+        # (compare, a diagnosis verifying its candidates) the numeric test goes first and the
+        # symbolic one runs only when it does not say 'yes': the verdict is the same either way.
+        if explain and symbolically_equal(self.program, claim, truth):
             return ClaimResult(name, formula, "holds", "symbolic identity")
-        verdict = self.within_rounding(self.measured(claim), self.measured(truth))
+        verdict = self.within_rounding(*self.measured_both(claim, truth))
+        if not explain and verdict != "yes" and symbolically_equal(self.program, claim, truth):
+            return ClaimResult(name, formula, "holds", "symbolic identity")
         if verdict == "yes":
             sizes = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in self.size_sets())
             return ClaimResult(name, formula, "holds",
@@ -269,6 +286,18 @@ class Checker:
         return seen
 
 
+_DERIVED = weakref.WeakKeyDictionary()
+
+
+def derived(model, loss):
+    """``model.derive(loss)``, derived once per model and loss (compare and the loss-swap
+    diagnosis ask for the same derivations again)."""
+    table = _DERIVED.setdefault(model, {})
+    if loss not in table:
+        table[loss] = model.derive(loss)
+    return table[loss]
+
+
 def as_scalars(claim, truth):
     """A 1×1 matrix compared with a scalar is its one entry."""
     one = lambda e, other: MatrixElement(e, 0, 0) if shape_of(e) == (1, 1) and shape_of(other) is None else e
@@ -283,8 +312,9 @@ def symbolically_equal(program, a, b):
     return difference == 0 or isinstance(difference, sp.ZeroMatrix)
 
 
-def check_model(model, claims=None, loss=None, seed=0, sizes=None):
-    checker = Checker(model, loss, seed, sizes)
+def check_model(model, claims=None, loss=None, seed=0, sizes=None, explain=True):
+    """Every claim's verdict (``explain``: with diagnoses of those that fail or cannot be read)."""
+    checker = Checker(model, loss, seed, sizes, explain=explain)
     claims = model.claims if claims is None else dict(claims)
     results = tuple(checker.check(n, f) for n, f in claims.items())
     chains = given(model, results)

@@ -68,6 +68,7 @@ def _independent(model, first):
     pairs = [(f1, f2) for (e1, f1), (e2, f2) in itertools.combinations(zip(size_expressions(model), exprs), 2)
              if not (e1 - e2).is_number]
     at_first = [first[d] for d in dims]
+    pairs = [(f1(*at_first), f2(*at_first), f1, f2) for f1, f2 in pairs]   # the first sizes' values, once
     layers = len(dims) - len(examples)
     top = 8 + layers + 4
     rng = np.random.default_rng(SIZE_SEED)
@@ -76,8 +77,8 @@ def _independent(model, first):
         values = [int(v) for v in (*rng.choice(range(8, top), layers, replace=False),
                                    *rng.choice(range(top, top + 4), len(examples), replace=False))]
         bad = 0
-        for f1, f2 in pairs:
-            x1, x2, y1, y2 = f1(*at_first), f2(*at_first), f1(*values), f2(*values)
+        for x1, x2, f1, f2 in pairs:
+            y1, y2 = f1(*values), f2(*values)
             bad += (x1 - x2 == y1 - y2) + (x1 * y2 == x2 * y1) + (y1 == y2)
         if bad < fewest:
             best, fewest = values, bad
