@@ -363,7 +363,8 @@ def broken_networks(draw):
     return data
 
 
-BUILTIN_TEXTS = {name: (MODELS / f"{name}.toml").read_text(encoding="utf-8") for name in builtin_names()}
+BUILTIN_TEXTS = {name: (MODELS / f"{name}.toml").read_text(encoding="utf-8") for name in builtin_names()
+                 if (MODELS / f"{name}.toml").exists()}           # ninja is a code file (.py)
 
 
 @st.composite

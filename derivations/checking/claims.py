@@ -12,18 +12,16 @@ import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixElement
 
 from tracegrad.numeric import evaluate
 from tracegrad.numeric.compile import compile_group
 from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
 from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
-from tracegrad.symbolic.algebra import add, normal, scale
 from tracegrad.symbolic.errors import ShapeError, TracegradError
 from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
 
 from tracegrad.checking.chains import given
+from tracegrad.checking.identity import as_scalars, symbolically_equal  # noqa: F401 (also for callers)
 from tracegrad.checking.diagnose import diagnose
 from tracegrad.language.formula import parse_formula
 from tracegrad.limits import too_many_numbers
@@ -296,20 +294,6 @@ def derived(model, loss):
     if loss not in table:
         table[loss] = model.derive(loss)
     return table[loss]
-
-
-def as_scalars(claim, truth):
-    """A 1×1 matrix compared with a scalar is its one entry."""
-    one = lambda e, other: MatrixElement(e, 0, 0) if shape_of(e) == (1, 1) and shape_of(other) is None else e
-    return one(claim, truth), one(truth, claim)
-
-
-def symbolically_equal(program, a, b):
-    a, b = normal(program.expand(a)), normal(program.expand(b))
-    if a == b:
-        return True
-    difference = normal(add(a, scale(-1, b)))
-    return difference == 0 or isinstance(difference, sp.ZeroMatrix)
 
 
 def check_model(model, claims=None, loss=None, seed=0, sizes=None, explain=True):

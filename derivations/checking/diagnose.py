@@ -29,8 +29,9 @@ from tracegrad.symbolic.printing import to_text
 from tracegrad.symbolic.rewrites import naming_table
 from tracegrad.symbolic.shapes import same_shape, shape_of
 
+from tracegrad.checking.identity import as_scalars, symbolically_equal
 from tracegrad.checking.points import draw
-from tracegrad.checking.readings import readings
+from tracegrad.checking.readings import atomic, readings, tree
 from tracegrad.checking.scaling import monomial, phrase, scaled_text
 from tracegrad.language.formula import parse_formula
 from tracegrad.losses import LOSSES
@@ -74,7 +75,6 @@ class Search:
 
     def same(self, a, b):
         """Two expressions equal by the verdict machinery (symbolic, or within rounding)."""
-        from tracegrad.checking.claims import symbolically_equal
         if not self.budget.pay(VERIFY):
             return False
         return symbolically_equal(self.c.program, a, b) or \
@@ -105,11 +105,10 @@ class Search:
             return None
         text = scaled_text(self.formula, k)
         if self.holds(text):
-            return [phrase(k), f"`{text}` holds"], text
+            return [phrase(k)], text
         return None
 
     def other_readings(self):
-        from tracegrad.checking.claims import as_scalars
         for edit, text, why in readings(self.formula, self.c.truth, pairs=self.claim is None):
             if not self.budget.pay():
                 return None
@@ -147,7 +146,7 @@ class Search:
                          f"(from {symbol} = {to_text(expr, 'unicode')})")
                 if self.c.agree(self.c.values(hadamard(self.claim, s)), self.truth_values) == "yes" and \
                         self.same(hadamard(self.claim, s), self.truth):
-                    text = f"({self.formula}) * ({named}){tail}"
+                    text = f"{wrap(self.formula)} * {wrap(named)}{tail}"
                     return ([f"missing activation derivative: multiplying by {label} entry-wise makes it hold"],
                             text if self.holds(text) else None)
                 if self.c.agree(self.claim_values, self.c.values(hadamard(self.truth, s))) == "yes" and \
@@ -264,6 +263,12 @@ class Search:
             except TracegradError:
                 continue
         return notes
+
+
+def wrap(text):
+    """``text`` in parentheses unless it is one operand (a name, a call, a comparison in parentheses)."""
+    root = tree(text)
+    return text if root is not None and atomic(root) else f"({text})"
 
 
 def redrawn(point, x, kind, seed, k):
