@@ -8,21 +8,20 @@ within the rounding bounds of both formulas (``numeric.errorbound``), not a fixe
 """
 from collections.abc import Mapping
 import dataclasses
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixElement
 
 from tracegrad.numeric import evaluate
 from tracegrad.numeric.compile import compile_group
 from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
 from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
-from tracegrad.symbolic.algebra import add, normal, scale
-from tracegrad.symbolic.errors import TracegradError
+from tracegrad.symbolic.errors import ShapeError, TracegradError
 from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
 
 from tracegrad.checking.chains import given
+from tracegrad.checking.identity import as_scalars, symbolically_equal  # noqa: F401 (also for callers)
 from tracegrad.checking.diagnose import diagnose
 from tracegrad.language.formula import parse_formula
 from tracegrad.limits import too_many_numbers
@@ -141,7 +140,7 @@ class Checker:
 
     def __init__(self, model, loss=None, seed=0, sizes=None, explain=True, points=None):
         self.model, self.loss, self.seed, self.explain = model, loss, seed, explain
-        self.derivation = model.derive(loss)
+        self.derivation = derived(model, loss)
         self.program = self.derivation.program
         self.truth = Truth(model, self.derivation)
         if points is None:
@@ -152,9 +151,13 @@ class Checker:
 
     def too_large(self, expr):
         """Why evaluating ``expr`` at a test point would allocate too much ('' when it would not)."""
+        full, seen = self.program.expand(expr), []
         for point in self.points:
             dims = {d: v for d, v in point.items() if d in self.model.dims.values()}
-            problem = too_many_numbers("the formula's values", [self.program.expand(expr)], dims)
+            if dims in seen:
+                continue
+            seen.append(dims)
+            problem = too_many_numbers("the formula's values", [full], dims)
             if problem:
                 return problem
         return ""
@@ -168,6 +171,13 @@ class Checker:
         full = self.program.expand(expr)
         both = compile_group([full, bound_of(full)])
         return [tuple(np.asarray(v, dtype=float) for v in both(p)) for p in self.points]
+
+    def measured_both(self, a, b):
+        """``measured`` of two expressions, compiled together (they share most of their terms)."""
+        fa, fb = self.program.expand(a), self.program.expand(b)
+        group = compile_group([fa, bound_of(fa), fb, bound_of(fb)])
+        out = [tuple(np.asarray(v, dtype=float) for v in group(p)) for p in self.points]
+        return [o[:2] for o in out], [o[2:] for o in out]
 
     def values(self, expr):
         """The value of ``expr`` at every point (for diagnoses, which need no bounds)."""
@@ -209,12 +219,20 @@ class Checker:
                 return "no"
         return "yes"
 
-    def check(self, name, formula):
+    def check(self, name, formula, explain=None):
+        """The verdict on ``name = formula``; a diagnosis of a failing (or, when its shapes do not
+        compose, unreadable) claim unless ``explain`` is False (default: the checker's own)."""
+        explain = self.explain if explain is None else explain
         if name not in self.model.meanings:
             return ClaimResult(name, formula, "error", f"'{name}' has no [meaning] in the model")
         try:
-            claim = self.truth.parse(formula)
             truth = self.truth[name]
+        except TracegradError as e:
+            return ClaimResult(name, formula, "error", str(e))
+        try:
+            claim = self.truth.parse(formula)
+        except ShapeError as e:
+            return self.explained(ClaimResult(name, formula, "error", str(e)), None, truth, explain)
         except TracegradError as e:
             return ClaimResult(name, formula, "error", str(e))
         claim, truth = as_scalars(claim, truth)
@@ -222,12 +240,17 @@ class Checker:
         if too_large:
             return ClaimResult(name, formula, "error", too_large)
         if not same_shape(shape_of(claim), shape_of(truth)) and not shape_of(claim) == shape_of(truth) is None:
-            return self.fails(name, formula, claim, truth,
+            return self.fails(name, formula, claim, truth, explain,
                               f"shape mismatch: the formula is {fmt(shape_of(claim))}, "
                               f"{name} is {fmt(shape_of(truth))}")
-        if symbolically_equal(self.program, claim, truth):
+        # With a diagnosis the evidence is the strongest found (symbolic first).  Without one
+        # (compare, a diagnosis verifying its candidates) the numeric test goes first and the
+        # symbolic one runs only when it does not say 'yes': the verdict is the same either way.
+        if explain and symbolically_equal(self.program, claim, truth):
             return ClaimResult(name, formula, "holds", "symbolic identity")
-        verdict = self.within_rounding(self.measured(claim), self.measured(truth))
+        verdict = self.within_rounding(*self.measured_both(claim, truth))
+        if not explain and verdict != "yes" and symbolically_equal(self.program, claim, truth):
+            return ClaimResult(name, formula, "holds", "symbolic identity")
         if verdict == "yes":
             sizes = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in self.size_sets())
             return ClaimResult(name, formula, "holds",
@@ -236,13 +259,21 @@ class Checker:
         if verdict == "unclear":
             return ClaimResult(name, formula, "inconclusive",
                                "a value is not finite, or rounding is too large to decide, at a test point")
-        return self.fails(name, formula, claim, truth, "values differ")
+        return self.fails(name, formula, claim, truth, explain, "values differ")
 
-    def fails(self, name, formula, claim, truth, first):
-        if not self.explain:
-            return ClaimResult(name, formula, "fails", first)
-        notes, suggestion = diagnose(self, name, formula, claim, truth)
-        return ClaimResult(name, formula, "fails", first, tuple(notes), suggestion)
+    def fails(self, name, formula, claim, truth, explain, first):
+        return self.explained(ClaimResult(name, formula, "fails", first), claim, truth, explain)
+
+    def explained(self, result, claim, truth, explain):
+        """``result`` with a diagnosis added (never a changed verdict); a diagnosis that cannot
+        be computed (a value too large, a rule missing) is left out."""
+        if not explain:
+            return result
+        try:
+            notes, suggestion = diagnose(self, result.name, result.formula, claim, truth)
+        except TracegradError:
+            return result
+        return dataclasses.replace(result, diagnosis=tuple(notes), suggestion=suggestion)
 
     def size_sets(self):
         seen = []
@@ -253,22 +284,21 @@ class Checker:
         return seen
 
 
-def as_scalars(claim, truth):
-    """A 1×1 matrix compared with a scalar is its one entry."""
-    one = lambda e, other: MatrixElement(e, 0, 0) if shape_of(e) == (1, 1) and shape_of(other) is None else e
-    return one(claim, truth), one(truth, claim)
+_DERIVED = weakref.WeakKeyDictionary()
 
 
-def symbolically_equal(program, a, b):
-    a, b = normal(program.expand(a)), normal(program.expand(b))
-    if a == b:
-        return True
-    difference = normal(add(a, scale(-1, b)))
-    return difference == 0 or isinstance(difference, sp.ZeroMatrix)
+def derived(model, loss):
+    """``model.derive(loss)``, derived once per model and loss (compare and the loss-swap
+    diagnosis ask for the same derivations again)."""
+    table = _DERIVED.setdefault(model, {})
+    if loss not in table:
+        table[loss] = model.derive(loss)
+    return table[loss]
 
 
-def check_model(model, claims=None, loss=None, seed=0, sizes=None):
-    checker = Checker(model, loss, seed, sizes)
+def check_model(model, claims=None, loss=None, seed=0, sizes=None, explain=True):
+    """Every claim's verdict (``explain``: with diagnoses of those that fail or cannot be read)."""
+    checker = Checker(model, loss, seed, sizes, explain=explain)
     claims = model.claims if claims is None else dict(claims)
     results = tuple(checker.check(n, f) for n, f in claims.items())
     chains = given(model, results)

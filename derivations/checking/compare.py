@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from tracegrad.checking.chains import differentiated
+from tracegrad.checking.claims import check_model, derived
 from tracegrad.losses import LOSSES
 
 # Models whose formula sets answer each other: the seed question's two sources, and the
@@ -82,7 +83,8 @@ def compare(a, b, loss=None, progress=None):
         for l in losses:
             if progress:
                 progress(f"checking {model.name} under {l}")
-            reports[l] = model.check(loss=None if l == own else l).results
+            # verdicts only: compare shows no diagnosis, so none is searched for
+            reports[l] = check_model(model, loss=None if l == own else l, explain=False).results
         verdicts = {l: {r.name: r.verdict for r in reports[l]} for l in losses}
         chains = {l: {r.name: r.given for r in reports[l]} for l in losses}
         claims = tuple(ComparedClaim(n, f, {l: verdicts[l][n] for l in losses},
@@ -97,7 +99,7 @@ def compare(a, b, loss=None, progress=None):
 
 
 def reasons(model, claims, losses):
-    derivations = tuple((l, model.derive(l)) for l in losses) if claims else ()
+    derivations = tuple((l, derived(model, l)) for l in losses) if claims else ()
     out = []
     for c in claims:
         for name in differentiated(model, c.name):
