@@ -19,6 +19,7 @@ gradients). The peers are optional (`pip install -e '.[bench]'`); a missing one 
     python benchmarks/peers.py [--cases 30] [--seed 0] [--skip-time]
 """
 import argparse
+import importlib
 import os
 import statistics
 import sys
@@ -106,7 +107,7 @@ def available():
                              ("torch slow", "torch", lambda o, c, v, b: torch_check(o, c, v, b, False)),
                              ("jax", "jax", jax_check), ("autograd", "autograd", autograd_check)):
         try:
-            __import__(module)
+            importlib.import_module(module)     # a fixed list of optional peers
             tools[name] = fn
         except ImportError:
             print(f"  {name}: {module} is not installed, skipped (pip install -e '.[bench]')")

@@ -113,13 +113,14 @@ def scalar_body(node):
     return node.function.expr.xreplace({var: ELEMENT})
 
 
-class Softmax(sp.MatrixExpr):
-    """softmax(A) per column (axis 0: each column sums to 1) or per row (axis 1)."""
+class AlongAxis(sp.MatrixExpr):
+    """An operation on a matrix along axis 0 (each column) or 1 (each row): args (A, axis)."""
+    WHAT = "this operation"
 
     def __new__(cls, arg, axis=0):
         axis = sp.Integer(axis)
         if axis not in (0, 1):
-            raise ValueError("softmax axis must be 0 (per column) or 1 (per row)")
+            raise ValueError(f"{cls.WHAT} axis must be 0 (per column) or 1 (per row)")
         return super().__new__(cls, arg, axis)
 
     @property
@@ -129,6 +130,11 @@ class Softmax(sp.MatrixExpr):
     @property
     def axis(self):
         return int(self.args[1])
+
+
+class Softmax(AlongAxis):
+    """softmax(A) per column (axis 0: each column sums to 1) or per row (axis 1)."""
+    WHAT = "softmax"
 
     @property
     def shape(self):
@@ -158,24 +164,11 @@ def canonical(expr):
     return expr.func(*args)
 
 
-class AxisMax(sp.MatrixExpr):
+class AxisMax(AlongAxis):
     """max(A) along an axis, kept 2-D: axis 0 → the largest entry of each column (1 × c),
     axis 1 → of each row (r × 1).  Its derivative is the subgradient 1[A = max]: where two
     entries tie for the maximum the function has a kink."""
-
-    def __new__(cls, arg, axis):
-        axis = sp.Integer(axis)
-        if axis not in (0, 1):
-            raise ValueError("max axis must be 0 (per column) or 1 (per row)")
-        return super().__new__(cls, arg, axis)
-
-    @property
-    def arg(self):
-        return self.args[0]
-
-    @property
-    def axis(self):
-        return int(self.args[1])
+    WHAT = "max"
 
     @property
     def shape(self):
