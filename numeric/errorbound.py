@@ -117,16 +117,27 @@ def _scaled_ones(x):
 
 
 def times(c, x):
+    """c·x; a multiple of an all-ones matrix stays one (c·(d·1) = (cd)·1), so that products
+    with it compile to sums (``compile``)."""
     if x is None or c is None or c == 0:
         return None
-    return x if c == 1 else (sp.MatMul(c, x) if is_matrix(x) else c * x)
+    if c == 1:
+        return x
+    if not is_matrix(x):
+        return c * x
+    d, ones = _scaled_ones(x)
+    return sp.MatMul(c, x) if ones is None else sp.MatMul(c * d, ones)
 
 
 def transpose(x):
+    """Xᵀ; (c·1)ᵀ = c·1ᵀ is again a multiple of all ones."""
     if x is None:
         return None
     if isinstance(x, (sp.OneMatrix, sp.ZeroMatrix)):
         return type(x)(x.shape[1], x.shape[0])
+    d, ones = _scaled_ones(x)
+    if ones is not None:
+        return times(d, sp.OneMatrix(ones.shape[1], ones.shape[0]))
     return x if isinstance(x, sp.Identity) else sp.Transpose(x)
 
 

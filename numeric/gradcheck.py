@@ -149,14 +149,28 @@ class Landscape:
 
     def run_forward(self, point):
         """The program run at ``point`` for the branch arguments only (no bounds)."""
-        return self.program.run({**point, **self.every_scale}, range(1, 1 + self.kinks))
+        return self._remember(point, self.program.run({**point, **self.every_scale}, range(1, 1 + self.kinks)))
 
     def look(self, point, state=None):
         """The program run at ``point`` for what the landscape needs (a state to read or resume);
-        ``state``: a run at the same point to continue from."""
+        ``state``: a run at the same point to continue from (default: the last run, if it was
+        at this very point — the one point selection kept is then not run again)."""
+        state = self._recalled(point) if state is None else state
         if state is None:
-            return self.program.run({**point, **self.every_scale}, self.look_outputs)
+            return self._remember(point, self.program.run({**point, **self.every_scale}, self.look_outputs))
         return self.program.resume(state, self.look_outputs)
+
+    def _remember(self, point, state):
+        self._last = (dict(point), state)
+        return state
+
+    def _recalled(self, point):
+        """The last state, if it was run at ``point`` (the same value objects: points are inputs,
+        never changed in place)."""
+        last = self.__dict__.get("_last")
+        if last is None or last[0].keys() != point.keys() or any(last[0][k] is not v for k, v in point.items()):
+            return None
+        return last[1]
 
     def block_step(self, state, x):
         """(T(J), D(J)) for a direction that moves ``x`` alone (|v_x| ≤ 1, the rest fixed)."""

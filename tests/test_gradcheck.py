@@ -199,3 +199,51 @@ def test_a_claim_off_by_a_relation_of_two_dims_never_holds(name):
         claims[q] = f"({text}) * {factor}"
     report = model.check(claims=claims)
     assert report.results and all(r.verdict == "fails" for r in report.results), str(report)
+
+
+def _ones_multiple(a):
+    """Whether ``a`` is a multiple of an all-ones matrix however it is written (c·1, (c·1)ᵀ, sums)."""
+    if isinstance(a, sp.OneMatrix):
+        return True
+    if isinstance(a, sp.MatMul):
+        mats = [x for x in a.args if x.is_Matrix]
+        return len(mats) == 1 and _ones_multiple(mats[0])
+    if isinstance(a, (sp.Transpose, sp.MatAdd)):
+        return all(_ones_multiple(x) for x in a.args if x.is_Matrix)
+    return False
+
+
+@pytest.mark.parametrize("name", ["vardhan", "pytorch", "attention", "layernorm"])
+def test_bounds_keep_all_ones_factors_recognisable(name):
+    """A complex step moves an input X along |v| ≤ μ·1, so the tangent bounds are full of
+    products with multiples of all ones; each such factor must be written c·1 (what ``compile``
+    turns into a sum), never (c·1)ᵀ or c·1 + d·1, which would cost a full matrix product at
+    every point (784 × 256 × 512 flops for the first layer of a wide net)."""
+    from tracegrad.numeric.compile import _scaled_ones
+    checker = checker_of(tracegrad.load(name))
+    exprs = [e for _, e in checker.bounds.definitions] + list(checker.outputs)
+    seen = set()
+    for expr in exprs:
+        for node in sp.preorder_traversal(expr):
+            if node in seen or not isinstance(node, sp.MatMul):
+                continue
+            seen.add(node)
+            for a in (x for x in node.args if x.is_Matrix):
+                if _ones_multiple(a):
+                    assert _scaled_ones(a)[0] is not None or isinstance(a, sp.OneMatrix), (name, a)
+
+
+def test_the_point_selection_kept_is_not_run_again_and_never_goes_stale():
+    """``measure`` resumes the state point selection left for the very point it kept; another
+    point (even one with equal sizes) is run afresh, and measuring A, then B, then A gives A's
+    measurements exactly."""
+    model = VARDHAN
+    chosen = coverage_points(model, CHECKER, seed=0)
+    (a, _, _), (b, _, _) = chosen[1], chosen[-1]
+    assert CHECKER._recalled(b) is not None and CHECKER._recalled(a) is None
+    first = CHECKER.measure(a, 0, np.random.default_rng(3))
+    CHECKER.measure(b, 1, np.random.default_rng(3))
+    again = CHECKER.measure(dict(a), 0, np.random.default_rng(3))
+    assert [(m.predicted, m.measured, m.bound) for m in first] == [(m.predicted, m.measured, m.bound) for m in again]
+    moved = {**a, VARDHAN.symbols["W1"]: a[VARDHAN.symbols["W1"]] * 1.5}
+    assert CHECKER._recalled(moved) is None
