@@ -8,6 +8,11 @@ pair, so drift in the machine's speed cancels; the median ratio is reported, wit
 `check vardhan` ≤ 2.5×, `compare ng sudeep` ≤ 3×, the 17-line batch-norm program with 23 claims
 (`benchmarks/bn_makemore.py`, four of them wrong, so diagnoses run) ≤ 6×.
 ``--profile`` prints where the time of each command goes (cProfile, top entries by cumulative time).
+
+SymPy's modules are byte-compiled when pip installs it; tracegrad's, in an editable install, are
+compiled on first import unless PYTHONDONTWRITEBYTECODE is set (as on some CI machines), in which
+case every run recompiles them from source (about 80 ms).  So that both sides start the same way,
+tracegrad's modules are byte-compiled (``compileall``) before anything is timed.
 """
 import argparse
 import os
@@ -60,6 +65,10 @@ def main():
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--profile", action="store_true")
     args = p.parse_args()
+    import compileall
+    import importlib
+    for name in ("tracegrad", "tracegrad.symbolic", "tracegrad.numeric"):
+        compileall.compile_dir(str(Path(importlib.import_module(name).__file__).parent), quiet=1)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average before {os.getloadavg()}")
     print(f"{'command':<42} {'wall s':>7} {'cpu s':>6} {'sympy wall':>10} {'sympy cpu':>9} "
           f"{'× wall':>7} {'× cpu':>6} target")

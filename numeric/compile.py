@@ -512,32 +512,55 @@ class CompiledGroup:
     """``fn(values)`` evaluates every expression of ``fn.exprs`` in one pass (a tuple of results):
     equal subexpressions of different expressions are computed once.  ``definitions``, pairs
     (symbol, expression) in order, make a straight-line program: each symbol stands for the value
-    of its expression wherever later definitions or the expressions use it."""
+    of its expression wherever later definitions or the expressions use it.  ``extend`` adds
+    outputs later, sharing every node compiled so far; a state from ``run`` then ``resume``s."""
 
     def __init__(self, exprs, definitions=()):
-        b = _Builder()
-        outs = []
+        self._builder = b = _Builder()
         try:
             for symbol, expr in definitions:
                 b.memo[(symbol, ())] = b.slot(expr, {})
+        except RecursionError:
+            raise TracegradError("cannot evaluate: expression nested too deeply") from None
+        self.exprs, self._outs, self._producer, self._needed = (), (), {}, {}
+        self._code = ()
+        self._defined = {b.memo[(symbol, ())] for symbol, _ in definitions}
+        self.extend(exprs)
+
+    def extend(self, exprs):
+        """Add the outputs ``exprs`` (sharing what is compiled already): their output indices.
+        A node without a rule raises, and leaves the program as it was."""
+        b = self._builder
+        before = (len(b.code), b.count, len(b.scalars), len(b.matrices), set(b.memo), set(b.indices))
+        outs = []
+        try:
             for expr in exprs:
                 out = b.slot(expr, {})
                 if expr.is_Matrix:
                     shape = [b.size(d, {}, expr) for d in expr.shape]
                     out = b.emit(_result_check(expr), [out] + shape, expr)
                 outs.append(out)
-        except RecursionError:
-            raise TracegradError("cannot evaluate: expression nested too deeply") from None
-        self.exprs, self._outs = tuple(exprs), tuple(outs)
+        except (TracegradError, RecursionError) as e:
+            code, count, scalars, matrices, memo, indices = before
+            del b.code[code:], b.scalars[scalars:], b.matrices[matrices:]
+            b.count, b.indices = count, indices
+            for key in set(b.memo) - memo:
+                del b.memo[key]
+            if isinstance(e, RecursionError):
+                raise TracegradError("cannot evaluate: expression nested too deeply") from None
+            raise
+        first = len(self._outs)
+        self.exprs, self._outs = self.exprs + tuple(exprs), self._outs + tuple(outs)
+        self._producer.update({out: k for k, (out, _, _, _) in enumerate(b.code[len(self._code):], len(self._code))})
         self._size, self._code = b.count, tuple(b.code)
         self._scalars, self._matrices = tuple(b.scalars), tuple(b.matrices)
-        self._producer = {out: k for k, (out, _, _, _) in enumerate(self._code)}
-        self._needed = {}
-        self._nodes = {slot: key[0] for key, slot in b.memo.items() if len(key) == 2 and not key[1]}
+        self._needed.pop(None, None)
+        return range(first, len(self._outs))
 
     def node(self, k):
         """The expression instruction ``k`` computes (for profiles), or None."""
-        return self._nodes.get(self._code[k][0])
+        slot = self._code[k][0]
+        return next((key[0] for key, s in self._builder.memo.items() if s == slot and len(key) == 2 and not key[1]), None)
 
     @property
     def instructions(self):
@@ -566,31 +589,50 @@ class CompiledGroup:
     def run(self, values, which=None):
         """Every register after one pass (``outputs`` reads the results off it); with ``which``
         (output indices), only the instructions those outputs need (``resume`` does the rest)."""
-        find = _finder(values)
-        regs = [None] * self._size
+        state = ([None] * self._size, set(), _finder(values))
+        return self._execute(*self._bind(state), None, self.needed(which))
+
+    def _bind(self, state):
+        """(registers, inputs) of ``state`` with every input symbol compiled so far bound to its
+        value (a program that was extended since may have new ones)."""
+        regs, inputs, find = state
+        regs.extend([None] * (self._size - len(regs)))
         for slot, sym in self._scalars:
-            v = find(sym)
-            if v is not _MISSING:
-                regs[slot] = _scalar_value(sym, v)
-        inputs = set()
+            if regs[slot] is None:
+                v = find(sym)
+                if v is not _MISSING:
+                    regs[slot] = _scalar_value(sym, v)
         for slot, sym, dims in self._matrices:
-            v = find(sym)
-            if v is _MISSING:
-                raise TracegradError(f"missing value for matrix symbol {sym.name}")
-            regs[slot] = a = _matrix_value(sym, v)
-            inputs.add(id(a))
-            for axis, d in dims:
-                if regs[d] is None:
-                    regs[d] = np.float64(a.shape[axis])
+            if regs[slot] is None:
+                v = find(sym)
+                if v is _MISSING:
+                    raise TracegradError(f"missing value for matrix symbol {sym.name}")
+                regs[slot] = a = _matrix_value(sym, v)
+                inputs.add(id(a))
+                for axis, d in dims:
+                    if regs[d] is None:
+                        regs[d] = np.float64(a.shape[axis])
         for slot, sym in self._scalars:
             if regs[slot] is None:
                 raise TracegradError(f"missing value for symbol {sym.name}")
-        return self._execute(regs, inputs, None, self.needed(which))
+        return regs, inputs, find
 
     def resume(self, state, which=None):
         """``state`` (from ``run``) with the instructions the outputs ``which`` need done as well."""
-        regs, inputs = state
-        return self._execute(regs, inputs, None, [k for k in self.needed(which) if regs[self._code[k][0]] is None])
+        regs, inputs, find = self._bind(state)
+        return self._execute(regs, inputs, find, None, [k for k in self.needed(which) if regs[self._code[k][0]] is None])
+
+    def release(self, state, numbers=1 << 20):
+        """``state``, its registers dropped but the inputs' and the defined names' when they hold
+        more than ``numbers`` numbers in all (``resume`` recomputes what a later output needs):
+        a state kept while outputs are added does not grow with them without bound."""
+        regs, inputs, find = state
+        if sum(np.size(r) for r in regs if r is not None) > numbers:
+            keep = self._defined | {slot for slot, _ in self._scalars} | {slot for slot, _, _ in self._matrices}
+            for k in range(len(regs)):
+                if k not in keep:
+                    regs[k] = None
+        return state
 
     def rerun(self, state, changes, which=None, first_order=False):
         """Results of ``run`` with some symbols given new values: only the instructions downstream
@@ -598,7 +640,8 @@ class CompiledGroup:
         leaves the rest real).  Returns the outputs ``which`` (all if None).  ``first_order``:
         the changes are the state's values plus infinitesimal imaginary parts (a complex step),
         so a matrix product keeps its real part and forms only the first-order imaginary part."""
-        regs, inputs, touched = list(state[0]), set(state[1]), set()
+        regs, inputs, find = self._bind(state)
+        regs, inputs, touched = list(regs), set(inputs), set()
         for slot, sym, _ in self._matrices:
             if sym in changes:
                 regs[slot] = a = _matrix_value(sym, changes[sym])
@@ -608,9 +651,9 @@ class CompiledGroup:
             if sym in changes:
                 regs[slot] = _scalar_value(sym, changes[sym])
                 touched.add(slot)
-        return self.outputs(self._execute(regs, inputs, touched, self.needed(which), first_order), which)
+        return self.outputs(self._execute(regs, inputs, find, touched, self.needed(which), first_order), which)
 
-    def _execute(self, regs, inputs, touched, order, first_order=False):
+    def _execute(self, regs, inputs, find, touched, order, first_order=False):
         """Run the instructions ``order`` (only what reads a ``touched`` slot, when given)."""
         name = type(self.exprs[0]).__name__ if self.exprs else ""
         code = self._code
@@ -629,11 +672,11 @@ class CompiledGroup:
                             touched.add(out)
         except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
             raise TracegradError(f"cannot evaluate {name}: {str(e).splitlines()[0]}") from None
-        return regs, inputs
+        return regs, inputs, find
 
     def outputs(self, state, which=None):
         """The results (of the outputs ``which``, by index, if given) from a state."""
-        regs, inputs = state
+        regs, inputs, _ = state
         picked = range(len(self._outs)) if which is None else which
         return tuple(_result(regs[self._outs[k]], self.exprs[k], inputs) for k in picked)
 

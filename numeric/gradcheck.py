@@ -116,10 +116,11 @@ class Landscape:
     step moving ``moved`` (default: every input), in one compiled program.  Decides kinks,
     saturation (κ) and coverage.  Subclasses add outputs (``extra``) to the same program."""
 
-    def __init__(self, cost, definitions=(), moved=None):
+    def __init__(self, cost, definitions=(), moved=None, complex_step=True):
         self.definitions = tuple(definitions)
         self.moved = tuple(_leaves(cost, self.definitions) if moved is None else moved)
-        self.bounds = ProgramBounds(self.definitions, self.moved, fallback=_fallback)
+        # without a complex step (claims compare values), no tangent bounds: κ is then 0
+        self.bounds = ProgramBounds(self.definitions, self.moved if complex_step else (), fallback=_fallback)
         exprs = [e for _, e in self.definitions] + [cost]
         leaves = _leaf_dependencies(self.definitions)
         found = dict.fromkeys(b for e in exprs for b in branch_arguments(e))
@@ -395,6 +396,35 @@ def _direction(rng, shape):
 def bound_of(expr):
     """ε(expr); exact is 0; with no rounding model, the fallback relative tolerance."""
     return _zero_if_exact(expr, ProgramBounds((), (), fallback=_fallback).error(expr))
+
+
+class NamedValues(Landscape):
+    """A landscape whose program grows: formulas written over the names the program defines are
+    added to it (``extend``), so each is evaluated, and bounded, from the names' values as its
+    author computes it — the forward program and the parts formulas share run once per point."""
+
+    def __init__(self, cost, definitions):
+        # values are compared, not differentiated: kinks matter (a claim's 1[z > 0] and the
+        # truth's may differ at 0), saturation of a complex step does not
+        super().__init__(cost, definitions, complex_step=False)
+
+    def states(self, points):
+        """A state per point, to pass to ``measure`` and ``values``: the inputs and the value of
+        every defined name (and of its ε)."""
+        names = self.program.extend([s for s, _ in self.definitions + tuple(self.bounds.definitions)])
+        return [self.program.release(self.program.resume(self.look(p), names)) for p in points]
+
+    def measure(self, exprs, states):
+        """[(value, ε) of each of ``exprs``] in each state."""
+        return self.values([x for e in exprs for x in (e, self.bound_of(e))], states)
+
+    def values(self, exprs, states):
+        """[the values of ``exprs``] in each state."""
+        which = self.program.extend(exprs)
+        out = [self.program.outputs(self.program.resume(state, which), which) for state in states]
+        for state in states:
+            self.program.release(state)
+        return out
 
 
 def localise(checker, point, x, limit=400, worst=3):

@@ -1,7 +1,6 @@
 """A model is a straight-line program: named definitions over symbols, ending in a scalar."""
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
-from sympy.tensor.array.expressions import convert_array_to_matrix, convert_indexed_to_array
 
 from .algebra import matrix_product, rebuild, submatrix, substitute
 from .entrywise import lift
@@ -135,6 +134,8 @@ def without_index_sums(expr):
             return total            # a sum of scalars, not of matrix entries
         found = entrywise_sum(total)
         if found is None:
+            # SymPy's array-expression converter: imported here, as it costs 30 ms at start-up
+            from sympy.tensor.array.expressions import convert_array_to_matrix, convert_indexed_to_array
             try:
                 found = convert_array_to_matrix(convert_indexed_to_array(total))
             except Exception:       # SymPy's converter fails in many ways on what it cannot read

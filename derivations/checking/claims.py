@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tracegrad.numeric import evaluate
-from tracegrad.numeric.compile import compile_group
 from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
-from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, Landscape, bound_of
+from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, NamedValues
 from tracegrad.symbolic.errors import ShapeError, TracegradError
 from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
 
@@ -143,11 +141,14 @@ class Checker:
         self.derivation = derived(model, loss)
         self.program = self.derivation.program
         self.truth = Truth(model, self.derivation)
+        # claims and true values are formulas over the forward names: each is evaluated, and
+        # bounded, from the names' values at the point (as its author computes it)
+        self.named = NamedValues(self.program.cost, self.program.definitions)
         if points is None:
-            landscape = Landscape(self.program.expanded_cost)
-            points = [covered_point(model, landscape, dims, seed, k, j)[0]
+            points = [covered_point(model, self.named, dims, seed, k, j)[0]
                       for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
         self.points = points
+        self.states = self.named.states(points)
 
     def too_large(self, expr):
         """Why evaluating ``expr`` at a test point would allocate too much ('' when it would not)."""
@@ -167,22 +168,17 @@ class Checker:
         return Checker(self.model, loss, self.seed, explain=False, points=self.points)
 
     def measured(self, expr):
-        """(value, rounding bound) of ``expr`` at every point (forward names expanded)."""
-        full = self.program.expand(expr)
-        both = compile_group([full, bound_of(full)])
-        return [tuple(np.asarray(v, dtype=float) for v in both(p)) for p in self.points]
+        """(value, rounding bound) of ``expr`` (over the forward names) at every point."""
+        return [tuple(np.asarray(v, dtype=float) for v in out) for out in self.named.measure([expr], self.states)]
 
     def measured_both(self, a, b):
         """``measured`` of two expressions, compiled together (they share most of their terms)."""
-        fa, fb = self.program.expand(a), self.program.expand(b)
-        group = compile_group([fa, bound_of(fa), fb, bound_of(fb)])
-        out = [tuple(np.asarray(v, dtype=float) for v in group(p)) for p in self.points]
+        out = [tuple(np.asarray(v, dtype=float) for v in o) for o in self.named.measure([a, b], self.states)]
         return [o[:2] for o in out], [o[2:] for o in out]
 
     def values(self, expr):
         """The value of ``expr`` at every point (for diagnoses, which need no bounds)."""
-        full = self.program.expand(expr)
-        return [np.asarray(evaluate(full, p), dtype=float) for p in self.points]
+        return [np.asarray(v, dtype=float) for (v,) in self.named.values([expr], self.states)]
 
     def within_rounding(self, a, b):
         """'yes', 'no', or 'unclear' for two lists of (value, bound): equal up to rounding?

@@ -99,7 +99,8 @@ def compare(a, b, loss=None, progress=None):
 
 
 def reasons(model, claims, losses):
-    derivations = tuple((l, derived(model, l)) for l in losses) if claims else ()
+    own = model.loss.get("name")      # the checks used the model's own derivation for its own loss
+    derivations = tuple((l, derived(model, None if l == own else l)) for l in losses) if claims else ()
     out = []
     for c in claims:
         for name in differentiated(model, c.name):
