@@ -296,10 +296,18 @@ def matmul(*factors):
     return matrix_product(factors) if len(factors) > 1 else factors[0]
 
 
+def is_zero(x):
+    """Is ``x`` exactly zero: the zero matrix (of any shape) or the number 0?"""
+    return isinstance(x, sp.ZeroMatrix) or (not is_matrix(x) and x == 0)
+
+
 def add(*terms):
-    terms = [t for t in terms if not (isinstance(t, sp.ZeroMatrix) or t == 0)]
-    if not terms:
-        return sp.Integer(0)
+    """A + B + …, zero terms dropped; a sum of zero matrices is the zero matrix of their shape
+    (not the number 0, which would lose the shape), a sum of no terms or of zero numbers is 0."""
+    kept = [t for t in terms if not is_zero(t)]
+    if not kept:
+        return next((t for t in terms if isinstance(t, sp.ZeroMatrix)), sp.Integer(0))
+    terms = kept
     if len(terms) == 1:
         return terms[0]
     return matrix_sum(terms) if is_matrix(terms[0]) else sp.Add(*terms)
@@ -323,6 +331,12 @@ def hadamard(*factors):
     else:
         body = mats[0] if len(mats) == 1 else node(sp.HadamardProduct, *mats)
     return scale(coeff, body)
+
+
+def trace_of(x):
+    """tr(X), with tr(0) = 0 (SymPy keeps ``Trace(0)`` unevaluated, a zero that does not compare
+    equal to 0)."""
+    return sp.Integer(0) if isinstance(x, sp.ZeroMatrix) else sp.Trace(x)
 
 
 def submatrix(x, rows, cols):

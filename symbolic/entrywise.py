@@ -12,6 +12,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .algebra import add, hadamard, rebuild, scale
+from .dispatch import Dispatch
 from .errors import NoRuleError
 from .functions import ELEMENT, elementwise, scalar_body
 from .shapes import shape_of
@@ -81,15 +82,44 @@ def lift(expr, atoms, shape):
     raise ValueError(f"cannot write {expr} entry-wise")
 
 
+# f′ away from the jumps of functions SymPy leaves undifferentiated: one rule per function
+ALMOST_EVERYWHERE = Dispatch("derivative almost everywhere")
+
+
+@ALMOST_EVERYWHERE.register(sp.floor, sp.ceiling)
+def piecewise_constant(u):
+    """f = ⌊·⌋ or ⌈·⌉, constant between integers:  f′(u) = 0 for u ∉ ℤ"""
+    return sp.Integer(0)
+
+
+def known_almost_everywhere(e):
+    """Is ``e`` the unevaluated first derivative d f(u)/dv of a function f that SymPy cannot
+    differentiate but whose derivative away from its jumps is in ``ALMOST_EVERYWHERE``?"""
+    return isinstance(e, sp.Derivative) and e.derivative_count == 1 and \
+        isinstance(e.expr, sp.Function) and len(e.expr.args) == 1 and ALMOST_EVERYWHERE(e.expr) is not None
+
+
+def almost_everywhere(e):
+    """d f(u)/dv = f′(u) ∂u/∂v with f′ from ``ALMOST_EVERYWHERE``."""
+    (u,), (v,) = e.expr.args, e.variables
+    return ALMOST_EVERYWHERE(e.expr)(u) * sp.diff(u, v)
+
+
 def differentiate(f, x):
     """∂f/∂x by SymPy, almost everywhere: the Dirac deltas of step-like functions (sign, |x|′,
-    Heaviside) are 0 away from their kinks, where checks are inconclusive; a derivative SymPy
-    leaves unevaluated is an error naming the function."""
+    Heaviside) are 0 away from their kinks, where checks are inconclusive, and so are the
+    derivatives of piecewise-constant functions (⌊x⌋, ⌈x⌉: ``ALMOST_EVERYWHERE``), which SymPy
+    leaves unevaluated; any other derivative SymPy leaves unevaluated is an error naming the
+    function."""
     try:
         out = sp.diff(f, x)
     except (ValueError, TypeError, NotImplementedError) as e:
         raise NoRuleError(f"cannot differentiate '{f}': {' '.join(str(e).split())}") from None
     out = out.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.Integer(0))
+    if out.has(sp.Derivative):
+        out = out.replace(known_almost_everywhere, almost_everywhere)
+        # f′ at u = g(x) is Subs(f′(ξ), ξ, g(x)) in SymPy's chain rule: evaluated once f′ is known
+        out = out.replace(lambda e: isinstance(e, sp.Subs) and not e.expr.has(sp.Derivative), lambda e: e.doit())
     if out.has(sp.Derivative, sp.Subs):
         raise NoRuleError(f"no rule for the derivative of '{f}' (SymPy leaves it unevaluated)")
     return out

@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .algebra import T, add, hadamard, matmul, power, scale, submatrix
+from .algebra import T, add, hadamard, matmul, power, scale, submatrix, trace_of
 from .dispatch import Dispatch
 from .entrywise import derivative_of, differentiate
 from .errors import NoRuleError
@@ -68,7 +68,7 @@ def matrix_product(node, G, active):
     out = [(a, scale(coeff, matmul(*mats[i + 1:], G, *mats[:i])))
            for i, a in enumerate(mats) if active(a)]
     if active(coeff):
-        out.append((coeff, sp.Trace(matmul(G, *mats))))
+        out.append((coeff, trace_of(matmul(G, *mats))))
     return out
 
 
@@ -98,7 +98,7 @@ def hadamard_power(node, G, active):
     base, p = node.args
     out = [(base, hadamard(G, T(scale(p, power(base, p - 1)))))] if active(base) else []
     if active(p):
-        out.append((p, sp.Trace(matmul(G, hadamard(node, elementwise(sp.log, base))))))
+        out.append((p, trace_of(matmul(G, hadamard(node, elementwise(sp.log, base))))))
     return out
 
 
@@ -108,7 +108,7 @@ def elementwise_function(node, G, active):
     out = [(node.expr, hadamard(G, T(derivative_of(node))))] if active(node.expr) else []
     for c in parameters(node):
         if active(c):
-            out.append((c, sp.Trace(matmul(G, derivative_of(node, c)))))
+            out.append((c, trace_of(matmul(G, derivative_of(node, c)))))
     return out
 
 

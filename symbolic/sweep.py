@@ -4,7 +4,7 @@ from types import MappingProxyType
 
 import sympy as sp
 
-from .algebra import T, add, normal, substitute
+from .algebra import T, add, is_zero, normal, substitute
 from .derivation import Derivation, Step
 from .errors import ShapeError, TracegradError
 from .program import Program
@@ -39,6 +39,8 @@ def derive(cost, wrt=None):
         else:
             compact[symbol] = collect(symbol, uses.pop(symbol, []), steps)
             seed = symbols[symbol]
+            if is_zero(compact[symbol]):      # only zeros reach it: it sends nothing on
+                continue
         if active(expr):
             sweep(symbol, expr, seed, active, steps, uses)
     for x in wrt:
@@ -75,12 +77,13 @@ def adjoint_symbol(symbol):
 
 
 def zero_adjoint(x):
+    """The adjoint of a quantity no contribution reaches: the zero matrix of the shape of Xᵀ."""
     return sp.ZeroMatrix(*shape_of(T(x))) if is_matrix(x) else sp.Integer(0)
 
 
 def collect(x, contributions, steps):
     total = add(*contributions) if contributions else zero_adjoint(x)
-    if is_matrix(x) and total == 0:
+    if is_zero(total):
         total = zero_adjoint(x)
     if len(contributions) > 1:
         steps.append(Step(x, x, SUM_OVER_USES, None, ((x, total),)))
@@ -104,9 +107,17 @@ def order(root, active):
 
 
 def sweep(definition, expr, seed, active, steps, uses):
+    """Push ``seed`` (the adjoint of ``definition``) through ``expr`` node by node.
+
+    A contribution that is exactly zero (a step's or a comparison's derivative, a constant
+    branch) is dropped: dJ = tr(0 dA) = 0, so the branch below it contributes nothing, and a node
+    that only zeros reach gets no rule application (an input that only they reach gets the zero
+    adjoint of its shape when its uses are collected)."""
     pending = {expr: [seed]}
     for node in order(expr, active):
-        G = add(*pending.pop(node))
+        G = add(*pending.pop(node, ()))
+        if is_zero(G):
+            continue
         if isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
             uses[node].append(G)
             continue
@@ -114,7 +125,8 @@ def sweep(definition, expr, seed, active, steps, uses):
         results = tuple(rule.apply(node, G, active))
         for child, contribution in results:
             check_adjoint(node, rule, child, contribution)
-            pending.setdefault(child, []).append(contribution)
+            if not is_zero(contribution):
+                pending.setdefault(child, []).append(contribution)
         steps.append(Step(definition, node, rule, G, results))
 
 

@@ -53,7 +53,8 @@ def explicit(x, env):
                 e = ev(n.exp)
                 return ev(n.base).applyfunc(lambda v: v ** e)
             if isinstance(n, ElementwiseApplyFunction):
-                f = n.function
+                # a scalar parameter of f, f(x) = step(x − c), takes its value too
+                f = n.function.xreplace({s: env[s] for s in n.function.free_symbols if s in env})
                 return ev(n.expr).applyfunc(lambda v: f(v))
             if isinstance(n, sp.Inverse):
                 return ev(n.arg).inv()
@@ -101,12 +102,35 @@ def entries(symbol, rows, cols):
     return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{symbol.name}_{i}_{j}"))
 
 
-def exact_gradient_check(cost, derivation, wrt, sizes, seed=0, positive=(), dominant=()):
+class OnAJump(Exception):
+    """The random point puts an argument of a locally constant function on one of its jumps."""
+
+
+JUMP_PROBE = sp.Rational(1, 10 ** 12)
+
+
+def frozen(total, point, functions):
+    """``total`` with every application f(u) of a function in ``functions`` (step-like:
+    constant near every point but its jumps) replaced by its value at ``point``: near the point
+    f(u) is that constant, so the derivative there is that of the frozen expression.  A point
+    where f(u − δ) ≠ f(u + δ) for a tiny δ sits on a jump: OnAJump."""
+    def freeze(e):
+        u = e.args[0].xreplace(point)
+        value, below, above = (e.func(v, *e.args[1:]) for v in (u, u - JUMP_PROBE, u + JUMP_PROBE))
+        if not (value.is_number and below == value == above):
+            raise OnAJump(f"{e} at {u}")
+        return value
+    return total.replace(lambda e: isinstance(e, functions), freeze) if functions else total
+
+
+def exact_gradient_check(cost, derivation, wrt, sizes, seed=0, positive=(), dominant=(), locally_constant=()):
     """Compare derived gradients with SymPy's entry-wise diff at a random rational point.
 
     ``sizes`` maps dimension symbols to small integers; entries of symbols named in ``positive``
     are drawn positive, square symbols named in ``dominant`` get a large diagonal (so inverses
-    and log-dets exist).  Returns the number of entries compared.
+    and log-dets exist).  Functions in ``locally_constant`` (classes such as ``step``,
+    ``sp.floor``) are frozen at their values at the point before SymPy differentiates (see
+    ``frozen``; OnAJump when the point sits on a jump).  Returns the number of entries compared.
     """
     rng = random.Random(seed)
     symbolic_env, numeric_env, point, grids = dict(sizes), dict(sizes), {}, {}
@@ -131,6 +155,7 @@ def exact_gradient_check(cost, derivation, wrt, sizes, seed=0, positive=(), domi
     total = explicit(cost, symbolic_env)
     if isinstance(total, sp.MatrixBase):
         total = total[0, 0]
+    total = frozen(total, point, tuple(locally_constant))
     checked = 0
     for x in wrt:
         got = explicit(derivation.gradient(x), numeric_env)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from tracegrad.symbolic.algebra import is_zero
 from tracegrad.symbolic.printing import to_text
 from tracegrad.symbolic.rewrites import SUBSTITUTE
 from tracegrad.symbolic.sweep import SUM_OVER_USES
@@ -25,6 +26,7 @@ from tracegrad.symbolic.shapes import is_matrix, shape_of
 
 IDENTIFY = "identification: dJ = tr(G dX) ⇒ dJ/dX = G"
 CYCLIC = "cyclic property: tr(P Q) = tr(Q P)"
+ZERO = "a zero adjoint: tr(0 dA) = 0, the term contributes nothing"
 WHY = {
     "matrix sum": "linearity: d(P + Q) = dP + dQ; terms without the quantity are held (d = 0)",
     "matrix product": "product rule: d(P A Q) = P dA Q, the other factors held",
@@ -136,9 +138,13 @@ class Chain:
             self.emit(f"definition of {d.name}")
         else:
             self.lines.append(Line(f"{self.s['d']}J = {self.term(expr, seed)}", f"definition of {d.name}"))
+        if seed is not None and is_zero(derivation.adjoint(d, "compact")):    # the sweep stopped at D
+            self.terms = [[expr, [derivation.adjoint(d, "compact")]]]
+            self.drop_zeros(f"G_{d.name} = 0 (found above): the term contributes nothing")
         for step in derivation.steps:
             if step.definition == d and step.G is not None and self.leads(step.node) and step.node != x:
                 self.expand(step)
+                self.drop_zeros()
 
     def leads(self, node):
         return node == self.x or self.x in getattr(node, "free_symbols", ())
@@ -172,6 +178,14 @@ class Chain:
         self.replace(k, children)
         self.emit(WHY.get(name, f"{name}: {step.rule.statement}"))
 
+    def drop_zeros(self, why=ZERO):
+        """A term whose adjoint is exactly zero (a step's or a comparison's derivative) is 0:
+        the sweep sends nothing on from it, so the chain drops it too."""
+        kept = [t for t in self.terms if not all(is_zero(g) for g in t[1])]
+        if len(kept) < len(self.terms):
+            self.terms[:] = kept
+            self.emit(why)
+
     def replace(self, k, children):
         """Term k becomes the terms of the children; a child already held gets one more part."""
         del self.terms[k]
@@ -186,7 +200,7 @@ class Chain:
         parts = [replacement if i == k else self.term(node, *gs) for i, (node, gs) in enumerate(self.terms)]
         if any(len(gs) > 1 for _, gs in self.terms):
             why += "; the terms of one quantity add up (linearity)"
-        math = "= " + self.s["join"].join(parts)
+        math = "= " + (self.s["join"].join(parts) or "0")
         if math != self.lines[-1].math.replace(f"{self.s['d']}J = ", "= ", 1):   # a move that changed nothing
             self.lines.append(Line(math, why))
 
