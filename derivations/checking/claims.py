@@ -312,11 +312,11 @@ class Checker:
         return dataclasses.replace(result, diagnosis=tuple(notes), suggestion=suggestion)
 
     def size_sets(self):
-        return [{d.name: v for d, v in dims.items()} for dims in self.dim_sets]
+        return [{d.name: v for d, v in dims.items()} for dims in distinct_dims(self.model, self.dim_sets)]
 
 
 def distinct_dims(model, points):
-    """The size sets of ``points``, in order, each once: {dimension: size}."""
+    """The size sets of ``points`` (or of size sets), in order, each once: {dimension: size}."""
     seen = []
     for p in points:
         dims = {d: v for d, v in p.items() if d in model.dims.values()}
