@@ -96,11 +96,11 @@ def run(*argv, timeout=240):
     return done, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def assert_refused(done, cpu, claim):
+def assert_refused(done, cpu, claim, prefix=""):
     assert done.returncode == 2 and done.stdout == "", done.stdout[-400:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert lines[0].startswith(f"tracegrad: error: claim {claim}") and f"more than {MAX_POINT_NUMBERS}" in lines[0], lines
+    assert lines[0].startswith(f"tracegrad: error: {prefix}claim {claim}") and f"more than {MAX_POINT_NUMBERS}" in lines[0], lines
     assert cpu < REFUSAL_CPU, cpu
 
 
@@ -165,8 +165,8 @@ def test_compare_refuses_a_model_whose_sizes_are_too_large_for_its_claims(bounda
     path = tmp_path / "big.toml"
     path.write_text(text.replace(old, f"m  = {over['m']}"), encoding="utf-8")
     assert program_fits(tracegrad.load(path), {})        # the model's own [sizes] fit
-    done, cpu = run("compare", str(path), "sudeep")
-    assert_refused(done, cpu, claim)
+    done, cpu = run("compare", "sudeep", str(path))
+    assert_refused(done, cpu, claim, prefix="model vardhan: ")
 
 
 def test_a_code_file_claim_too_large_is_refused_naming_its_line():
