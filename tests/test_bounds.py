@@ -48,8 +48,8 @@ def test_simplification_has_a_budget(tmp_path):
 
 def test_a_claims_intermediates_count(capsys):
     code = main(["check", "vardhan", "--claim", "dZ4 = ones(m, m) @ (A4 - Y).T / m / m", "--sizes", "m=12000"])
-    out = capsys.readouterr().out
-    assert code == 1 and "ERROR: the formula's values would hold 144" in out and "ones(m, m) alone 144000000" in out
+    err = capsys.readouterr().err
+    assert code == 2 and "claim dZ4: the formula's values would hold 144" in err and "ones(m, m) alone 144000000" in err
 
 
 def test_a_models_intermediates_count(tmp_path):

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 import dataclasses
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from tracegrad.numeric.errorbound import UNIT_ROUNDOFF
 from tracegrad.numeric.gradcheck import RESOLUTION, SAFETY, NamedValues
-from tracegrad.symbolic.errors import ShapeError, TracegradError
+from tracegrad.symbolic.errors import ShapeError, TracegradError, UsageError
 from tracegrad.symbolic.shapes import fmt, same_shape, shape_of
 
 from tracegrad.checking.chains import given
@@ -106,6 +107,10 @@ class Truth(Mapping):
     def parse(self, text):
         return parse_formula(text, self, derivative=self.derivative)
 
+    def source(self, text):
+        """What ``parse(text)`` reads, as a key: the text itself."""
+        return text
+
     def __getitem__(self, name):
         if name in self.base:
             return self.base[name]
@@ -141,27 +146,75 @@ class Checker:
         self.derivation = derived(model, loss)
         self.program = self.derivation.program
         self.truth = Truth(model, self.derivation)
-        # claims and true values are formulas over the forward names: each is evaluated, and
-        # bounded, from the names' values at the point (as its author computes it)
-        self.named = NamedValues(self.program.cost, self.program.definitions)
         if points is None:
-            points = [covered_point(model, self.named, dims, seed, k, j)[0]
-                      for k, dims in enumerate(size_sets(model, sizes)) for j in range(SEEDS_PER_SIZE_SET)]
-        self.points = points
-        self.states = self.named.states(points)
+            self.dim_sets = size_sets(model, sizes)     # the points are drawn when first needed
+        else:
+            self.points = points
+            self.dim_sets = distinct_dims(model, points)
+        self.readings, self.sizes_of = {}, {}
+
+    @cached_property
+    def named(self):
+        """Claims and true values are formulas over the forward names: each is evaluated, and
+        bounded, from the names' values at the point (as its author computes it)."""
+        return NamedValues(self.program.cost, self.program.definitions)
+
+    @cached_property
+    def points(self):
+        """The seeded test points, SEEDS_PER_SIZE_SET per size set, each chosen for coverage."""
+        return [covered_point(self.model, self.named, dims, self.seed, k, j)[0]
+                for k, dims in enumerate(self.dim_sets) for j in range(SEEDS_PER_SIZE_SET)]
+
+    @cached_property
+    def states(self):
+        """The named program's state at each point: the inputs and every name's value and ε."""
+        return self.named.states(self.points)
 
     def too_large(self, expr):
-        """Why evaluating ``expr`` at a test point would allocate too much ('' when it would not)."""
-        full, seen = self.program.expand(expr), []
-        for point in self.points:
-            dims = {d: v for d, v in point.items() if d in self.model.dims.values()}
-            if dims in seen:
-                continue
-            seen.append(dims)
-            problem = too_many_numbers("the formula's values", [full], dims)
+        """Why evaluating ``expr`` at a test point would allocate too much ('' when it would not);
+        counted from the shapes alone, before any point is drawn."""
+        if expr not in self.sizes_of:
+            full = self.program.expand(expr)
+            self.sizes_of[expr] = next(filter(None, (too_many_numbers("the formula's values", [full], dims)
+                                                     for dims in self.dim_sets)), "")
+        return self.sizes_of[expr]
+
+    def read(self, name, formula):
+        """``(claim, truth, error)``: the claim and its meaning's true value as they are compared,
+        or ``error``, the ClaimResult of a claim that cannot be read (``truth`` is then given
+        when a diagnosis may explain it: its shapes do not compose).  Read once per claim: the
+        check up front (``refuse_too_large``) and the verdict share it."""
+        key = (name, self.truth.source(formula))
+        if key not in self.readings:
+            self.readings[key] = self._read(name, formula)
+        return self.readings[key]
+
+    def _read(self, name, formula):
+        if name not in self.model.meanings:
+            return None, None, ClaimResult(name, formula, "error", f"'{name}' has no [meaning] in the model")
+        try:
+            truth = self.truth[name]
+        except TracegradError as e:
+            return None, None, ClaimResult(name, formula, "error", str(e))
+        try:
+            claim = self.truth.parse(formula)
+        except ShapeError as e:
+            return None, truth, ClaimResult(name, formula, "error", str(e))
+        except TracegradError as e:
+            return None, None, ClaimResult(name, formula, "error", str(e))
+        claim, truth = as_scalars(claim, truth)
+        return claim, truth, None
+
+    def refuse_too_large(self, claims, where=""):
+        """A UsageError naming the first of ``claims`` ({name: formula}) whose values at a test
+        point would hold more than MAX_POINT_NUMBERS numbers: the sizes are too large for that
+        claim, as ``Model.check_sizes`` refuses sizes too large for the model.  Shapes only:
+        nothing is drawn or evaluated.  A claim that cannot be read is left to ``check``."""
+        for name, formula in claims.items():
+            claim, _, error = self.read(name, formula)
+            problem = "" if error else self.too_large(claim)
             if problem:
-                return problem
-        return ""
+                raise UsageError(f"claim {name}{where}: {problem}")
 
     def under(self, loss):
         """A checker of the same model at the same points with the cost swapped to ``loss``."""
@@ -219,20 +272,10 @@ class Checker:
         """The verdict on ``name = formula``; a diagnosis of a failing (or, when its shapes do not
         compose, unreadable) claim unless ``explain`` is False (default: the checker's own)."""
         explain = self.explain if explain is None else explain
-        if name not in self.model.meanings:
-            return ClaimResult(name, formula, "error", f"'{name}' has no [meaning] in the model")
-        try:
-            truth = self.truth[name]
-        except TracegradError as e:
-            return ClaimResult(name, formula, "error", str(e))
-        try:
-            claim = self.truth.parse(formula)
-        except ShapeError as e:
-            return self.explained(ClaimResult(name, formula, "error", str(e)), None, truth, explain)
-        except TracegradError as e:
-            return ClaimResult(name, formula, "error", str(e))
-        claim, truth = as_scalars(claim, truth)
-        too_large = self.too_large(claim)
+        claim, truth, error = self.read(name, formula)
+        if error is not None:
+            return error if truth is None else self.explained(error, None, truth, explain)
+        too_large = self.too_large(claim)       # kept for callers that did not refuse up front
         if too_large:
             return ClaimResult(name, formula, "error", too_large)
         if not same_shape(shape_of(claim), shape_of(truth)) and not shape_of(claim) == shape_of(truth) is None:
@@ -272,12 +315,17 @@ class Checker:
         return dataclasses.replace(result, diagnosis=tuple(notes), suggestion=suggestion)
 
     def size_sets(self):
-        seen = []
-        for p in self.points:
-            s = {k.name: v for k, v in p.items() if k in self.model.dims.values()}
-            if s not in seen:
-                seen.append(s)
-        return seen
+        return [{d.name: v for d, v in dims.items()} for dims in distinct_dims(self.model, self.dim_sets)]
+
+
+def distinct_dims(model, points):
+    """The size sets of ``points`` (or of size sets), in order, each once: {dimension: size}."""
+    seen = []
+    for p in points:
+        dims = {d: v for d, v in p.items() if d in model.dims.values()}
+        if dims not in seen:
+            seen.append(dims)
+    return seen
 
 
 _DERIVED = weakref.WeakKeyDictionary()
@@ -296,6 +344,7 @@ def check_model(model, claims=None, loss=None, seed=0, sizes=None, explain=True)
     """Every claim's verdict (``explain``: with diagnoses of those that fail or cannot be read)."""
     checker = Checker(model, loss, seed, sizes, explain=explain)
     claims = model.claims if claims is None else dict(claims)
+    checker.refuse_too_large(claims)
     results = tuple(checker.check(n, f) for n, f in claims.items())
     chains = given(model, results)
     results = tuple(dataclasses.replace(r, given=chains.get(r.name, ())) for r in results)

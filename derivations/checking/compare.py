@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from tracegrad.checking.chains import differentiated
 from tracegrad.checking.claims import check_model, derived
+from tracegrad.errors import UsageError
 from tracegrad.losses import LOSSES
 
 # Models whose formula sets answer each other: the seed question's two sources, and the
@@ -84,7 +85,10 @@ def compare(a, b, loss=None, progress=None):
             if progress:
                 progress(f"checking {model.name} under {l}")
             # verdicts only: compare shows no diagnosis, so none is searched for
-            reports[l] = check_model(model, loss=None if l == own else l, explain=False).results
+            try:
+                reports[l] = check_model(model, loss=None if l == own else l, explain=False).results
+            except UsageError as e:      # its sizes too large for a claim: say which model's
+                raise UsageError(f"model {model.name}: {e}") from None
         verdicts = {l: {r.name: r.verdict for r in reports[l]} for l in losses}
         chains = {l: {r.name: r.given for r in reports[l]} for l in losses}
         claims = tuple(ComparedClaim(n, f, {l: verdicts[l][n] for l in losses},

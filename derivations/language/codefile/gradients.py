@@ -7,6 +7,7 @@ placeholders, except those of other claims, which take their true values: an err
 to the claim that makes it (DESIGN §4).
 """
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sympy as sp
@@ -160,12 +161,29 @@ class CodeTruth(Truth):
             return self.pending[1]
         return super().parse(text)
 
+    def source(self, text):
+        if self.pending is not None and text == self.pending[0]:
+            return self.pending
+        return text
+
+    @contextmanager
+    def reading(self, formula, value):
+        """While inside, ``formula`` stands for ``value`` (the claim being checked)."""
+        self.pending = (formula, value)
+        try:
+            yield
+        finally:
+            self.pending = None
+
 
 def check_code(model, loss=None, seed=0, sizes=None):
     """Every claim of a code model, each reported at its line."""
     checker = Checker(model, loss, seed, sizes)
     truth = checker.truth = CodeTruth(model, checker.derivation)
     resolver = Resolver(model.records, model.code_claims, truth)
+    for claim in model.code_claims.values():        # sizes too large for a claim: refused up front
+        with truth.reading(claim.formula, value_of(truth, resolver, claim)):
+            checker.refuse_too_large({claim.name: claim.formula}, f" (line {claim.line})")
     results = []
     for claim in model.code_claims.values():
         result = check_one(checker, truth, resolver, claim)
@@ -179,15 +197,17 @@ def check_code(model, loss=None, seed=0, sizes=None):
     return CheckReport(model.name, loss, seed, tuple(checker.size_sets()), tuple(results))
 
 
-def check_one(checker, truth, resolver, claim):
+def value_of(truth, resolver, claim):
+    """The value the code made for ``claim``, as it is compared with the truth."""
     expr = resolver.expression(claim)
     true = truth[claim.name]
     if claim.one_d and is_matrix(true) and is_matrix(expr) and true.cols == 1 and expr.rows == 1 \
             and same_dim(true.rows, expr.cols):
         expr = T(expr)              # a 1-D value against a column: entry by entry
-    truth.pending = (claim.formula, expr)
-    try:
+    return expr
+
+
+def check_one(checker, truth, resolver, claim):
+    with truth.reading(claim.formula, value_of(truth, resolver, claim)):
         result = checker.check(claim.name, claim.formula)
-    finally:
-        truth.pending = None
     return dataclasses.replace(result, line=claim.line)
