@@ -622,16 +622,15 @@ class CompiledGroup:
         regs, inputs, find = self._bind(state)
         return self._execute(regs, inputs, find, None, [k for k in self.needed(which) if regs[self._code[k][0]] is None])
 
-    def release(self, state, numbers=1 << 20):
-        """``state``, its registers dropped but the inputs' and the defined names' when they hold
-        more than ``numbers`` numbers in all (``resume`` recomputes what a later output needs):
-        a state kept while outputs are added does not grow with them without bound."""
-        regs, inputs, find = state
-        if sum(np.size(r) for r in regs if r is not None) > numbers:
-            keep = self._defined | {slot for slot, _ in self._scalars} | {slot for slot, _, _ in self._matrices}
-            for k in range(len(regs)):
-                if k not in keep:
-                    regs[k] = None
+    def release(self, state):
+        """``state`` with its registers dropped but the inputs' and the defined names' (``resume``
+        recomputes what a later output needs): a state kept while outputs are added does not
+        grow with them."""
+        regs = state[0]
+        keep = self._defined | {slot for slot, _ in self._scalars} | {slot for slot, _, _ in self._matrices}
+        for k in range(len(regs)):
+            if k not in keep:
+                regs[k] = None
         return state
 
     def rerun(self, state, changes, which=None, first_order=False):

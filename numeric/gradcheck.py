@@ -398,6 +398,13 @@ def bound_of(expr):
     return _zero_if_exact(expr, ProgramBounds((), (), fallback=_fallback).error(expr))
 
 
+BIG_POINT = 1 << 16      # numbers in a point's inputs beyond which NamedValues keeps only names
+
+
+def _numbers(point):
+    return sum(np.size(v) for v in point.values())
+
+
 class NamedValues(Landscape):
     """A landscape whose program grows: formulas written over the names the program defines are
     added to it (``extend``), so each is evaluated, and bounded, from the names' values as its
@@ -412,7 +419,11 @@ class NamedValues(Landscape):
         """A state per point, to pass to ``measure`` and ``values``: the inputs and the value of
         every defined name (and of its ε)."""
         names = self.program.extend([s for s, _ in self.definitions + tuple(self.bounds.definitions)])
-        return [self.program.release(self.program.resume(self.look(p), names)) for p in points]
+        out = [self.program.release(self.program.resume(self.look(p), names)) for p in points]
+        # a big point's other registers are dropped after each formula (they would grow with
+        # every formula added); a small point's are kept, so shared parts run once
+        self._big = {id(state[0]) for state, p in zip(out, points) if _numbers(p) > BIG_POINT}
+        return out
 
     def measure(self, exprs, states):
         """[(value, ε) of each of ``exprs``] in each state."""
@@ -423,7 +434,8 @@ class NamedValues(Landscape):
         which = self.program.extend(exprs)
         out = [self.program.outputs(self.program.resume(state, which), which) for state in states]
         for state in states:
-            self.program.release(state)
+            if id(state[0]) in self._big:
+                self.program.release(state)
         return out
 
 
