@@ -1,6 +1,7 @@
 """Loss swap: the same network with its cost replaced by a standard loss."""
 
-from tracegrad.symbolic import Program
+from tracegrad.symbolic import Program, algebra
+from tracegrad.symbolic.shapes import is_matrix
 from tracegrad.symbolic.errors import TracegradError
 
 from tracegrad.language.formula import parse_formula
@@ -44,9 +45,11 @@ def swap_loss(model, loss):
     data_term = parse_formula(LOSSES[loss][1], {**model.dims, "prediction": names[prediction],
                                                 "target": names[target]})
     scale = parse_formula(model.loss.get("scale", "1"), names)
-    cost = scale * data_term
+    # the engine's constructors: SymPy's `+` and `*` of matrix expressions call doit() on the
+    # whole (already canonical) network below them
+    cost = algebra.scale(scale, data_term) if is_matrix(data_term) else scale * data_term
     if "extra" in model.loss:
-        cost = cost + parse_formula(model.loss["extra"], names)
+        cost = algebra.add(cost, parse_formula(model.loss["extra"], names))
     program = Program()
     for symbol, expr in model.program.definitions[:-1]:
         program.define(symbol.name, expr)
