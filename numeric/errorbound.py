@@ -95,8 +95,14 @@ def _abs(x):
 
 def total(terms):
     """The sum of the terms that are not None (None if none is); multiples of one all-ones matrix
-    merge into one, so that a product with it stays a sum (see ``compile``)."""
+    merge into one, so that a product with it stays a sum (see ``compile``), and block matrices
+    of one partition add block by block."""
     terms = [t for t in terms if t is not None]
+    nonzero = [t for t in terms if not isinstance(t, sp.ZeroMatrix)]
+    terms = nonzero or terms[:1]
+    if len(terms) > 1 and all(isinstance(t, sp.BlockMatrix) for t in terms) and \
+            len({tuple(shape_of(b) for b in t.blocks) + (t.blocks.shape,) for t in terms}) == 1:
+        return _blocks(terms[0], [total(parts) for parts in zip(*(t.blocks for t in terms))])
     ones = [(c, o) for c, o in map(_scaled_ones, terms) if o is not None]
     if len(ones) > 1 and len({o for _, o in ones}) == 1:
         terms = [t for t in terms if _scaled_ones(t)[1] is None] + [times(sp.Add(*(c for c, _ in ones)), ones[0][1])]
@@ -117,14 +123,16 @@ def _scaled_ones(x):
 
 
 def times(c, x):
-    """c·x; a multiple of an all-ones matrix stays one (c·(d·1) = (cd)·1), so that products
-    with it compile to sums (``compile``)."""
+    """c·x; a multiple of an all-ones matrix stays one (c·(d·1) = (cd)·1), and of a block
+    matrix a block matrix, so that products with it compile to sums (``compile``)."""
     if x is None or c is None or c == 0:
         return None
-    if c == 1:
+    if c == 1 or isinstance(x, sp.ZeroMatrix):
         return x
     if not is_matrix(x):
         return c * x
+    if isinstance(x, sp.BlockMatrix):
+        return _blocks(x, [times(c, b) for b in x.blocks])
     d, ones = _scaled_ones(x)
     return sp.MatMul(c, x) if ones is None else sp.MatMul(c * d, ones)
 
@@ -139,6 +147,34 @@ def transpose(x):
     if ones is not None:
         return times(d, sp.OneMatrix(ones.shape[1], ones.shape[0]))
     return x if isinstance(x, sp.Identity) else sp.Transpose(x)
+
+
+def _blocks(like, parts):
+    """A block matrix partitioned as ``like`` with the blocks ``parts`` (row by row)."""
+    rows, cols = like.blocks.shape
+    return sp.BlockMatrix([list(parts[i * cols:(i + 1) * cols]) for i in range(rows)])
+
+
+def structural(x):
+    """Whether ``x`` is made of zero and (scaled) all-ones blocks only: kept as an expression,
+    never named, so that a product with it stays a sum."""
+    if isinstance(x, sp.BlockMatrix):
+        return all(structural(b) for b in x.blocks)
+    return isinstance(x, (sp.ZeroMatrix, sp.OneMatrix)) or _scaled_ones(x)[1] is not None
+
+
+def matrix_product(a, b):
+    """A·B; a vertical stack B = [B₁; B₂; …] multiplies column blocks of A, A[:, k:l]·Bᵢ (zero
+    blocks dropped), so that a block of all ones stays a sum (a bias row [1; X], say)."""
+    if isinstance(b, sp.BlockMatrix) and b.blocks.shape[1] == 1 and structural(b) and not isinstance(a, sp.BlockMatrix):
+        terms, start = [], 0
+        for block in b.blocks:
+            rows = shape_of(block)[0]
+            if not isinstance(block, sp.ZeroMatrix):
+                terms.append(sp.MatMul(a[:, start:start + rows], block))
+            start += rows
+        return total(terms) or sp.ZeroMatrix(shape_of(a)[0], shape_of(b)[1])
+    return sp.MatMul(a, b)
 
 
 def chain(factors):
@@ -266,7 +302,7 @@ def _matmul(model, e):
     ε(c)|M| + |c||M|, or |c|ε(M) for c = ±2ᵏ."""
     coeff, mats = e.as_coeff_matrices()
     err = model(mats[0]) if len(mats) == 1 else model.product(
-        list(mats), lambda a, b: sp.MatMul(a, b), lambda p, q: shape_of(q)[0])
+        list(mats), matrix_product, lambda p, q: shape_of(q)[0])
     if coeff == 1:
         return err
     if exact_scale(coeff):
@@ -443,6 +479,10 @@ def _upper_args(model, e):
     """|a ∘ b| ≤ |a| ∘ |b|, |a + b| ≤ |a| + |b|, |ab| ≤ |a||b|, |Aᵀ| = |A|ᵀ, |tr A| ≤ tr |A|."""
     if isinstance(e, sp.Transpose):
         return transpose(model.abs(e.arg))
+    if isinstance(e, sp.MatMul):
+        coeff, mats = e.as_coeff_matrices()
+        product = functools.reduce(matrix_product, [model.abs(a) for a in mats])
+        return product if coeff == 1 else times(model.abs(coeff), product)
     return e.func(*[model.abs(a) for a in e.args])
 
 

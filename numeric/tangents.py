@@ -18,7 +18,7 @@ from tracegrad.symbolic.dispatch import Dispatch
 from tracegrad.symbolic.functions import ELEMENT, Softmax, elementwise, scalar_body, step
 from tracegrad.symbolic.shapes import is_matrix, shape_of
 
-from .errorbound import REAL, NoErrorModel, RoundingModel, chain, times, total, transpose
+from .errorbound import REAL, NoErrorModel, RoundingModel, chain, structural, times, total, transpose
 
 
 def like(x, name):
@@ -231,8 +231,8 @@ class ProgramBounds:
             self.model.memo[dot] = self._name(f"δ·{symbol}", symbol, error)
 
     def _name(self, name, like_symbol, expr):
-        if expr is None:
-            return None
+        if expr is None or structural(expr):
+            return expr      # zeros and blocks of all ones stay visible to the products using them
         s = like(like_symbol, name)
         self.definitions.append((s, expr))
         return s
