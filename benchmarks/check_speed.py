@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import tracegrad
+
 HERE = Path(__file__).resolve().parent
 TRACEGRAD = [sys.executable, "-m", "tracegrad"]
 BASELINE = [sys.executable, "-c", "import sympy"]
@@ -66,9 +68,10 @@ def main():
     p.add_argument("--profile", action="store_true")
     args = p.parse_args()
     import compileall
-    import importlib
-    for name in ("tracegrad", "tracegrad.symbolic", "tracegrad.numeric"):
-        compileall.compile_dir(str(Path(importlib.import_module(name).__file__).parent), quiet=1)
+    import tracegrad.numeric as numeric
+    import tracegrad.symbolic as symbolic
+    for package in (tracegrad, symbolic, numeric):
+        compileall.compile_dir(str(Path(package.__file__).parent), quiet=1)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average before {os.getloadavg()}")
     print(f"{'command':<42} {'wall s':>7} {'cpu s':>6} {'sympy wall':>10} {'sympy cpu':>9} "
           f"{'× wall':>7} {'× cpu':>6} target")

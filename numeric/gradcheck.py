@@ -414,6 +414,7 @@ class NamedValues(Landscape):
         # values are compared, not differentiated: kinks matter (a claim's 1[z > 0] and the
         # truth's may differ at 0), saturation of a complex step does not
         super().__init__(cost, definitions, complex_step=False)
+        self._big = set()
 
     def states(self, points):
         """A state per point, to pass to ``measure`` and ``values``: the inputs and the value of
@@ -422,7 +423,7 @@ class NamedValues(Landscape):
         out = [self.program.release(self.program.resume(self.look(p), names)) for p in points]
         # a big point's other registers are dropped after each formula (they would grow with
         # every formula added); a small point's are kept, so shared parts run once
-        self._big = {id(state[0]) for state, p in zip(out, points) if _numbers(p) > BIG_POINT}
+        self._big |= {id(state[0]) for state, p in zip(out, points) if _numbers(p) > BIG_POINT}
         return out
 
     def measure(self, exprs, states):
