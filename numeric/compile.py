@@ -531,7 +531,7 @@ class CompiledGroup:
         """Add the outputs ``exprs`` (sharing what is compiled already): their output indices.
         A node without a rule raises, and leaves the program as it was."""
         b = self._builder
-        before = (len(b.code), b.count, len(b.scalars), len(b.matrices), set(b.memo), set(b.indices))
+        code, count, scalars, matrices = len(b.code), b.count, len(b.scalars), len(b.matrices)
         outs = []
         try:
             for expr in exprs:
@@ -541,11 +541,11 @@ class CompiledGroup:
                     out = b.emit(_result_check(expr), [out] + shape, expr)
                 outs.append(out)
         except (TracegradError, RecursionError) as e:
-            code, count, scalars, matrices, memo, indices = before
+            # everything this extension added has a slot numbered from ``count`` on
             del b.code[code:], b.scalars[scalars:], b.matrices[matrices:]
-            b.count, b.indices = count, indices
-            for key in set(b.memo) - memo:
+            for key in [key for key, slot in b.memo.items() if slot >= count]:
                 del b.memo[key]
+            b.count, b.indices = count, {slot for slot in b.indices if slot < count}
             if isinstance(e, RecursionError):
                 raise TracegradError("cannot evaluate: expression nested too deeply") from None
             raise
@@ -559,8 +559,10 @@ class CompiledGroup:
 
     def node(self, k):
         """The expression instruction ``k`` computes (for profiles), or None."""
-        slot = self._code[k][0]
-        return next((key[0] for key, s in self._builder.memo.items() if s == slot and len(key) == 2 and not key[1]), None)
+        if len(self.__dict__.get("_nodes", ())) != self._builder.count:
+            self._nodes = dict.fromkeys(range(self._builder.count))
+            self._nodes.update({slot: key[0] for key, slot in self._builder.memo.items() if len(key) == 2 and not key[1]})
+        return self._nodes[self._code[k][0]]
 
     @property
     def instructions(self):
